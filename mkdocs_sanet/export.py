@@ -1,0 +1,134 @@
+"""TensorFlow -> TF.js: each part of the model becomes a graph model with quantized weights.
+
+Runs in its own process (`python -m mkdocs_sanet.export`), so that MkDocs never imports
+TensorFlow and its memory is returned as soon as the model is built.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from . import architecture, weights as weights_mod  # noqa: E402
+from .cache import MANIFEST, _version  # noqa: E402
+
+SIGNATURES = ("encode", "transform", "decode")
+# Which architecture part's weights each graph holds.
+PART_OF = {"encode": "encoder", "transform": "transform", "decode": "decoder"}
+QUANTIZATIONS = ("float16", "uint16", "uint8", "none")
+# TF.js kernels that take a fused bias accept only rank 1 (see check_graph).
+_FUSED_OPS = ("_FusedConv2D", "FusedDepthwiseConv2dNative", "_FusedMatMul")
+
+
+class ExportError(RuntimeError):
+    pass
+
+
+def stored_weights(graph_dir: Path) -> tuple[dict, dict]:
+    """From a graph model's model.json: weight name -> shape, and the graph nodes by name."""
+    model = json.loads((graph_dir / "model.json").read_text())
+    shapes: dict[str, list[int]] = {}
+    for group in model["weightsManifest"]:
+        for entry in group["weights"]:
+            if entry["name"] in shapes:
+                raise ExportError(f"{graph_dir}/model.json stores weight {entry['name']} twice")
+            shapes[entry["name"]] = entry["shape"]
+    nodes = {node["name"]: node for node in model["modelTopology"]["node"]}
+    return shapes, nodes
+
+
+def check_graph(graph_dir: Path, expected_params: int) -> dict:
+    """Refuse what TF.js would fail on or waste bytes on: a weight stored twice, more
+    parameters than the architecture has, a fused op with a bias of rank above 1."""
+    shapes, nodes = stored_weights(graph_dir)
+    count = sum(int(_product(shape)) for shape in shapes.values())
+    # A few small constants (the VGG mean, shape tensors) come on top of the convs.
+    if count > expected_params + 4096:
+        raise ExportError(
+            f"{graph_dir}/model.json holds {count} parameters, the architecture has {expected_params}: "
+            "a weight is stored more than once")
+    for node in nodes.values():
+        if node["op"] in _FUSED_OPS:
+            for name in node.get("input", [])[2:]:
+                shape = shapes.get(name.split(":")[0])
+                if shape is not None and len(shape) > 1:
+                    raise ExportError(
+                        f"{graph_dir}/model.json: {node['op']} {node['name']} has a rank-{len(shape)} "
+                        "bias, which TF.js refuses at run time")
+    files = [graph_dir / "model.json"] + [graph_dir / p for g in json.loads(
+        (graph_dir / "model.json").read_text())["weightsManifest"] for p in g["paths"]]
+    return {"parameters": count, "bytes": sum(f.stat().st_size for f in files)}
+
+
+def _product(shape) -> int:
+    result = 1
+    for dim in shape:
+        result *= dim
+    return result
+
+
+def export(source: weights_mod.ModelSource, out_dir: Path, quantization: str = "float16", log=print) -> dict:
+    """Build the TF model from the source's weights and write the three graphs and a manifest."""
+    import tensorflow as tf
+    from tensorflowjs.converters import tf_saved_model_conversion_v2 as converter
+
+    from .model import SANet
+
+    started = time.time()
+    model = SANet(weights_mod.load(source), source.encoder)
+    expected = architecture.parameter_counts(source.encoder)
+    manifest = {
+        "name": source.name,
+        "encoder": source.encoder,
+        "trained": source.trained,
+        "quantization": quantization,
+        "graphs": {},
+        "tensorflow": tf.__version__,
+        "tensorflowjs": _version("tensorflowjs"),
+        "size_multiple": architecture.SIZE_MULTIPLE,
+        "min_size": architecture.MIN_SIZE,
+    }
+    with tempfile.TemporaryDirectory() as saved:
+        tf.saved_model.save(model, saved, signatures={name: getattr(model, name) for name in SIGNATURES})
+        for name in SIGNATURES:
+            graph_dir = out_dir / name
+            converter.convert_tf_saved_model(
+                saved, str(graph_dir), signature_def=name,
+                quantization_dtype_map=None if quantization == "none" else {quantization: "*"},
+                weight_shard_size_bytes=4 * 1024 * 1024)
+            manifest["graphs"][name] = {"part": PART_OF[name], **check_graph(graph_dir, expected[PART_OF[name]])}
+            log(f"converted {name}: {manifest['graphs'][name]['parameters']:,} parameters, "
+                f"{manifest['graphs'][name]['bytes'] / 1e6:.1f} MB")
+    manifest["parameters"] = sum(g["parameters"] for g in manifest["graphs"].values())
+    manifest["bytes"] = sum(g["bytes"] for g in manifest["graphs"].values())
+    manifest["build_seconds"] = round(time.time() - started, 1)
+    # Written last: its presence marks a complete entry.
+    (out_dir / MANIFEST).write_text(json.dumps(manifest, indent=2))
+    return manifest
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m mkdocs_sanet.export")
+    parser.add_argument("--model", default="default")
+    parser.add_argument("--base-dir", default=".")
+    parser.add_argument("--quantization", default="float16", choices=QUANTIZATIONS)
+    parser.add_argument("--output", required=True, type=Path)
+    args = parser.parse_args(argv)
+    try:
+        source = weights_mod.resolve(args.model, Path(args.base_dir))
+        export(source, args.output, args.quantization, log=lambda m: print(m, file=sys.stderr, flush=True))
+    except (weights_mod.WeightsError, ExportError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

