@@ -102,7 +102,7 @@ def export(source: weights_mod.ModelSource, out_dir: Path, quantization: str = "
             converter.convert_tf_saved_model(
                 saved, str(graph_dir), signature_def=name,
                 quantization_dtype_map=None if quantization == "none" else {quantization: "*"},
-                weight_shard_size_bytes=4 * 1024 * 1024)
+                weight_shard_size_bytes=4 * 1024 * 1024, use_structured_outputs_names=True)
             manifest["graphs"][name] = {"part": PART_OF[name], **check_graph(graph_dir, expected[PART_OF[name]])}
             log(f"converted {name}: {manifest['graphs'][name]['parameters']:,} parameters, "
                 f"{manifest['graphs'][name]['bytes'] / 1e6:.1f} MB")

@@ -22,7 +22,8 @@ def fit_size(height: int, width: int, max_size: int) -> tuple[int, int]:
     """The size an image is scaled to; max_size 0 keeps it."""
     if max_size and max(height, width) > max_size:
         scale = max_size / max(height, width)
-        height, width = max(1, round(height * scale)), max(1, round(width * scale))
+        # Half rounds up, as Math.round in the browser (Python's round() would round to even).
+        height, width = max(1, math.floor(height * scale + 0.5)), max(1, math.floor(width * scale + 0.5))
     return height, width
 
 

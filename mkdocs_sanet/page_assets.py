@@ -1,0 +1,140 @@
+"""What a page with a demo gets: the demo's HTML, and the files (TF.js runtime, the demo's
+JS and CSS, the preset images) that the built site serves itself."""
+
+from __future__ import annotations
+
+import html
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from .weights import MODEL_ASSETS
+
+STATIC = Path(__file__).parent / "static"
+BUILTIN_PRESETS = MODEL_ASSETS / "presets"
+# Everything below lives under this folder of the built site.
+SITE_FOLDER = "assets/sanet"
+
+# npm package -> files of its dist/ folder that the browser loads (see static/sanet.js).
+RUNTIME_FILES = {
+    "@tensorflow/tfjs-core": ["tf-core.min.js"],
+    "@tensorflow/tfjs-converter": ["tf-converter.min.js"],
+    "@tensorflow/tfjs-backend-cpu": ["tf-backend-cpu.min.js"],
+    "@tensorflow/tfjs-backend-webgl": ["tf-backend-webgl.min.js"],
+    "@tensorflow/tfjs-backend-webgpu": ["tf-backend-webgpu.min.js"],
+    "@tensorflow/tfjs-backend-wasm": [
+        "tf-backend-wasm.min.js", "tfjs-backend-wasm.wasm", "tfjs-backend-wasm-simd.wasm",
+        "tfjs-backend-wasm-threaded-simd.wasm"],
+}
+
+
+class RuntimeMissing(FileNotFoundError):
+    pass
+
+
+def runtime_sources(runtime_dir: Path) -> list[Path]:
+    """The runtime files in an npm install, or an error that says how to get them."""
+    paths = []
+    for package, names in RUNTIME_FILES.items():
+        for name in names:
+            path = runtime_dir / package / "dist" / name
+            if not path.is_file():
+                raise RuntimeMissing(
+                    f"{path}: TF.js runtime file not found. Run `npm ci` beside package.json "
+                    f"(it pins @tensorflow/tfjs and its backends), or point the plugin's runtime_dir "
+                    f"at the node_modules folder that has them")
+            paths.append(path)
+    return paths
+
+
+def link_or_copy(source: Path, target: Path) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if target.exists():
+        target.unlink()
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copy2(source, target)
+
+
+def copy_tree(source: Path, target: Path) -> None:
+    for path in source.rglob("*"):
+        if path.is_file():
+            link_or_copy(path, target / path.relative_to(source))
+
+
+@dataclass
+class Preset:
+    label: str
+    url: str
+
+
+def preset_label(path: str) -> str:
+    stem = Path(path).stem
+    for prefix in ("content-", "style-"):
+        stem = stem.removeprefix(prefix)
+    return stem.replace("_", " ").replace("-", " ").strip().capitalize()
+
+
+def _picker(role: str, legend: str, file_label: str, presets: list[Preset], selected: str | None) -> str:
+    e = html.escape
+    selected = selected or (presets[0].url if presets else None)
+    buttons = "".join(
+        f'<button type="button" class="sanet-demo__preset" data-sanet-src="{e(p.url)}" '
+        f'aria-pressed="{"true" if p.url == selected else "false"}" title="{e(p.label)}">'
+        f'<img src="{e(p.url)}" alt="{e(p.label)}" loading="lazy" decoding="async"></button>'
+        for p in presets)
+    return (
+        f'<fieldset class="sanet-demo__picker" data-sanet-role="{role}"><legend>{legend}</legend>'
+        f'<div class="sanet-demo__presets">{buttons}</div>'
+        f'<label class="sanet-demo__file">{file_label} '
+        f'<input type="file" accept="image/*" data-sanet-file="{role}"></label></fieldset>')
+
+
+def size_choices(max_size: int) -> list[int]:
+    return sorted({s for s in (128, 256, 384, 512, 768, 1024) if s < max_size} | {max_size})
+
+
+def render_demo(*, demo_id: str, model_url: str, runtime_url: str, backends: list[str], max_size: int,
+                strength: float, trained: bool, model_name: str, contents: list[Preset],
+                styles: list[Preset], content: str | None, style: str | None) -> str:
+    e = html.escape
+    sizes = "".join(
+        f'<option value="{s}"{" selected" if s == max_size else ""}>{s} px</option>'
+        for s in size_choices(max_size))
+    notice = "" if trained else (
+        f'<p class="sanet-demo__notice"><strong>Untrained model.</strong> This demo runs '
+        f'“{e(model_name)}”, whose attention and decoder weights are random: the pipeline works '
+        f'end to end, but the pictures it makes are not stylizations yet.</p>')
+    return (
+        f'<div class="sanet-demo" id="{e(demo_id)}" data-sanet-model="{e(model_url)}" '
+        f'data-sanet-runtime="{e(runtime_url)}" data-sanet-backends="{e(",".join(backends))}" '
+        f'data-sanet-trained="{"true" if trained else "false"}" data-sanet-state="idle">'
+        f'{notice}'
+        f'<div class="sanet-demo__pickers">'
+        f'{_picker("content", "Photo", "Your own photo", contents, content)}'
+        f'{_picker("style", "Painting", "Your own painting", styles, style)}'
+        f'</div>'
+        f'<div class="sanet-demo__controls">'
+        f'<label>Size <select data-sanet-control="max-size">{sizes}</select></label>'
+        f'<label>Strength <input type="range" min="0" max="1" step="0.05" value="{strength:g}" '
+        f'data-sanet-control="strength"><output>{strength:.2f}</output></label>'
+        f'<button type="button" class="md-button md-button--primary sanet-demo__run" disabled>Stylize</button>'
+        f'</div>'
+        f'<div class="sanet-demo__status" role="status" aria-live="polite">'
+        f'<progress hidden></progress> <span class="sanet-demo__message">'
+        f'The demo starts when JavaScript has loaded. Nothing leaves your browser.</span></div>'
+        f'<figure class="sanet-demo__result" hidden><canvas></canvas>'
+        f'<figcaption><span class="sanet-demo__timing"></span> '
+        f'<a class="md-button sanet-demo__download" download="stylized.png" href="#">Download PNG</a>'
+        f'</figcaption></figure>'
+        f'<noscript><p>This demo runs in your browser and needs JavaScript.</p></noscript>'
+        f'</div>')
+
+
+def asset_tags(assets_url: str) -> str:
+    """Loaded once per page, after its demos; the script loads the TF.js runtime itself."""
+    e = html.escape
+    return (f'<link rel="stylesheet" href="{e(assets_url)}/sanet-demo.css">'
+            f'<script src="{e(assets_url)}/sanet-demo.js"></script>')
