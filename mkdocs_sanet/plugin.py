@@ -92,6 +92,7 @@ class SANetPlugin(BasePlugin[SANetConfig]):
         self.key = model_key(self.source, self.config.quantization)
         self.page_tags = {}
         self.model_future = None
+        self.cancelled = False
         return config
 
     # -- pages ---------------------------------------------------------------------------
@@ -106,8 +107,14 @@ class SANetPlugin(BasePlugin[SANetConfig]):
     def on_page_markdown(self, markdown, page, config, files):
         if not self.config.enabled:
             return markdown
+        offset = self._line_offset(markdown, page)
         try:
-            text, found = tags.extract(markdown, TAG_SPECS)
+            try:
+                text, found = tags.extract(markdown, TAG_SPECS)
+            except tags.TagError as error:
+                raise tags.TagError(error.line + offset, error.message) from None
+            for tag in found:
+                tag.line += offset
             ids = set()
             for number, tag in enumerate(found, start=1):
                 tag.attributes.setdefault("id", f"sanet-demo-{number}")
@@ -123,6 +130,13 @@ class SANetPlugin(BasePlugin[SANetConfig]):
             self.page_tags[page.file.src_uri] = found
             self._start_model_build()
         return text
+
+    @staticmethod
+    def _line_offset(markdown: str, page) -> int:
+        """Lines of the file before the Markdown that MkDocs hands over (front matter, blank lines)."""
+        source = page.file.content_string
+        start = source.find(markdown[:2000]) if markdown.strip() else -1
+        return source.count("\n", 0, start) if start > 0 else 0
 
     def _docs_url(self, value: str, page, files, line: int, key: str) -> str:
         """A path inside docs_dir (relative to the page, or to docs_dir when it starts with /),
@@ -207,16 +221,27 @@ class SANetPlugin(BasePlugin[SANetConfig]):
         return entry
 
     def _export(self, out_dir: Path) -> None:
+        if self.cancelled:
+            raise PluginError("sanet: the build failed before the model was built")
         command = [sys.executable, "-m", "mkdocs_sanet.export", "--model", self.config.model,
                    "--base-dir", str(self.config_dir), "--quantization", self.config.quantization,
                    "--output", str(out_dir)]
-        result = subprocess.run(command, capture_output=True, text=True)
-        for line in result.stderr.splitlines():
+        self.export_process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
+        lines = []
+        for line in self.export_process.stderr:
+            lines.append(line.rstrip())
             if line.startswith("converted "):
-                log.info(f"sanet: {line}")
-        if result.returncode != 0:
-            tail = "\n".join(result.stderr.strip().splitlines()[-15:])
+                log.info(f"sanet: {line.strip()}")
+        if self.export_process.wait() != 0:
+            tail = "\n".join(lines[-15:])
             raise PluginError(f"sanet: building the model failed:\n{tail}")
+
+    def on_build_error(self, error):
+        """Stop a model build that no page will use; its temporary folder is removed."""
+        self.cancelled = True
+        process = getattr(self, "export_process", None)
+        if process is not None and process.poll() is None:
+            process.kill()
 
     def on_post_build(self, config):
         if not self.page_tags:

@@ -84,7 +84,7 @@ def _inline_code_spans(line: str) -> list[tuple[int, int]]:
     i = 0
     while i < len(line):
         if line[i] == "`":
-            run = len(line) - len(line[i:].lstrip("`"))
+            run = len(line[i:]) - len(line[i:].lstrip("`"))
             end = line.find("`" * run, i + run)
             while end != -1 and (end + run < len(line) and line[end + run] == "`"):
                 end = line.find("`" * run, end + run + 1)

@@ -1,0 +1,80 @@
+"""Real `mkdocs build` runs: errors with page and line, paths, escaping, what pages get."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from conftest import PRESETS, mkdocs_build, write_site
+
+
+@pytest.fixture
+def empty_cache(tmp_path):
+    return tmp_path / "cache"
+
+
+def build_error(tmp_path, cache, pages, **kwargs) -> str:
+    config = write_site(tmp_path / "project", cache, pages, **kwargs)
+    result = mkdocs_build(config, check=False)
+    assert result.returncode != 0, "the build should have failed"
+    return result.stderr
+
+
+@pytest.mark.parametrize("page, expected", [
+    ("# T\n\nok\n\n<% sanet_demo max_size=\"huge\" %>\n",
+     "docs/bad.md:5: 'sanet_demo' attribute max_size=\"huge\": expected a whole number from 32 to 4096"),
+    ("# T\n<% sanet_demo colour=\"red\" %>\n", "docs/bad.md:2: unknown attribute 'colour' for 'sanet_demo'"),
+    ("<% sanet_demos %>\n", "docs/bad.md:1: unknown tag 'sanet_demos'"),
+    ("\n<% sanet_demo content=\"../../etc/passwd\" %>\n",
+     "docs/bad.md:2: content=\"../../etc/passwd\" leaves docs_dir"),
+    ("---\ntitle: Front matter\n---\n\n<% sanet_demo style=\"/missing.png\" %>\n",
+     "docs/bad.md:5: style=\"/missing.png\": no such file in docs_dir"),
+    ("<% sanet_demo id=\"a\" %>\n\n<% sanet_demo id=\"a\" %>\n", "docs/bad.md:3: id \"a\" is used twice on this page"),
+])
+def test_bad_tags_fail_with_page_and_line(tmp_path, empty_cache, page, expected):
+    stderr = build_error(tmp_path, empty_cache, {"index.md": "# Home\n", "bad.md": page})
+    assert expected in stderr
+    # Nothing half-written in the cache: no entry, no temporary folder left behind.
+    assert not any(empty_cache.glob("*")) if empty_cache.exists() else True
+
+
+def test_bad_model_option(tmp_path, empty_cache):
+    stderr = build_error(tmp_path, empty_cache, {"index.md": "# Home\n"}, plugin_options="model: no/such/folder")
+    assert "mkdocs.yml: sanet: model:" in stderr and "no/such/folder" in stderr
+    assert "expected 'default' or a folder with weights.npz" in stderr
+
+
+def test_bad_runtime_dir(tmp_path, model_cache):
+    stderr = build_error(tmp_path, model_cache, {"index.md": "<% sanet_demo %>\n"},
+                         plugin_options="runtime_dir: nowhere")
+    assert "mkdocs.yml: sanet: runtime_dir:" in stderr
+    assert "tf-core.min.js: TF.js runtime file not found. Run `npm ci`" in stderr
+
+
+def test_pages_and_assets(tmp_path, model_cache):
+    """Only pages with the tag get the runtime; values are escaped; code shows the tag."""
+    config = write_site(tmp_path / "project", model_cache, {
+        "index.md": "# Home\n\nShow the tag: `<% sanet_demo %>`\n\n```\n<% sanet_demo %>\n```\n",
+        "posts/demo.md": '# Demo\n\n<% sanet_demo content="../img/it\'s <b>&</b>.jpg" id="first" %>\n',
+    }, images={"img/it's <b>&</b>.jpg": PRESETS / "content-cat.jpg"})
+    mkdocs_build(config)
+    site = tmp_path / "project" / "site"
+    index = (site / "index.html").read_text()
+    assert "&lt;% sanet_demo %&gt;" in index
+    assert "sanet-demo.js" not in index and 'class="sanet-demo"' not in index
+    demo = (site / "posts" / "demo" / "index.html").read_text()
+    assert demo.count('class="sanet-demo"') == 1
+    assert 'data-sanet-src="../../img/it%27s%20%3Cb%3E%26%3C/b%3E.jpg"' in demo
+    assert 'title="It&#x27;s &lt;b&gt;&amp;&lt;/b&gt;"' in demo and "<b>&</b>" not in demo
+    assert '<script src="../../assets/sanet/sanet-demo.js"></script>' in demo
+    assert "Untrained model." in demo
+    model_url = re.search(r'data-sanet-model="([^"]+)"', demo).group(1)
+    model_dir = site / "posts" / "demo" / model_url
+    assert (model_dir / "manifest.json").is_file()
+    for graph in ("encode", "transform", "decode"):
+        assert (model_dir / graph / "model.json").is_file()
+    for name in ("tf-core.min.js", "tf-converter.min.js", "tf-backend-wasm.min.js", "tfjs-backend-wasm-simd.wasm"):
+        assert (site / "assets" / "sanet" / "tfjs" / name).is_file()
+    assert not re.search(r'(src|href)="(https?:)?//', demo.split('class="sanet-demo"')[1]), \
+        "the demo refers to another host"
