@@ -123,7 +123,9 @@ class SANetPlugin(BasePlugin[SANetConfig]):
                 ids.add(tag.attributes["id"])
                 for key in ("content", "style"):
                     if key in tag.attributes:
-                        tag.attributes[key] = self._docs_url(tag.attributes[key], page, files, tag.line, key)
+                        path = tag.attributes[key]
+                        tag.attributes[key] = page_assets.Preset(
+                            page_assets.preset_label(path), self._docs_url(path, page, files, tag.line, key))
         except tags.TagError as error:
             raise PluginError(f"{self._where(page)}:{error.line}: {error.message}") from None
         if found:
@@ -165,16 +167,18 @@ class SANetPlugin(BasePlugin[SANetConfig]):
 
         def render(tag: tags.Tag) -> str:
             attributes = tag.attributes
-            extra_contents = [page_assets.Preset(page_assets.preset_label(attributes["content"]), attributes["content"])] \
-                if "content" in attributes and attributes["content"] not in [p.url for p in contents] else []
-            extra_styles = [page_assets.Preset(page_assets.preset_label(attributes["style"]), attributes["style"])] \
-                if "style" in attributes and attributes["style"] not in [p.url for p in styles] else []
+            chosen = {key: attributes.get(key) for key in ("content", "style")}
+            offered = {
+                key: ([chosen[key]] if chosen[key] and chosen[key].url not in [p.url for p in presets] else [])
+                + presets
+                for key, presets in (("content", contents), ("style", styles))}
             return page_assets.render_demo(
                 demo_id=attributes["id"], model_url=model_url, runtime_url=f"{assets_url}/tfjs/",
                 backends=self.config.backends, max_size=attributes.get("max_size", self.config.max_size),
                 strength=attributes.get("strength", 1.0), trained=self.source.trained,
-                model_name=self.source.name, contents=extra_contents + contents, styles=extra_styles + styles,
-                content=attributes.get("content"), style=attributes.get("style"))
+                model_name=self.source.name, contents=offered["content"], styles=offered["style"],
+                content=chosen["content"].url if chosen["content"] else None,
+                style=chosen["style"].url if chosen["style"] else None)
 
         return tags.substitute(html, found, render) + page_assets.asset_tags(assets_url)
 

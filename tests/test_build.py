@@ -56,8 +56,8 @@ def test_pages_and_assets(tmp_path, model_cache):
     """Only pages with the tag get the runtime; values are escaped; code shows the tag."""
     config = write_site(tmp_path / "project", model_cache, {
         "index.md": "# Home\n\nShow the tag: `<% sanet_demo %>`\n\n```\n<% sanet_demo %>\n```\n",
-        "posts/demo.md": '# Demo\n\n<% sanet_demo content="../img/it\'s <b>&</b>.jpg" id="first" %>\n',
-    }, images={"img/it's <b>&</b>.jpg": PRESETS / "content-cat.jpg"})
+        "posts/demo.md": "# Demo\n\n<% sanet_demo content='../img/a \"b\" & <c>.jpg' id=\"first\" %>\n",
+    }, images={'img/a "b" & <c>.jpg': PRESETS / "content-cat.jpg"})
     mkdocs_build(config)
     site = tmp_path / "project" / "site"
     index = (site / "index.html").read_text()
@@ -65,8 +65,8 @@ def test_pages_and_assets(tmp_path, model_cache):
     assert "sanet-demo.js" not in index and 'class="sanet-demo"' not in index
     demo = (site / "posts" / "demo" / "index.html").read_text()
     assert demo.count('class="sanet-demo"') == 1
-    assert 'data-sanet-src="../../img/it%27s%20%3Cb%3E%26%3C/b%3E.jpg"' in demo
-    assert 'title="It&#x27;s &lt;b&gt;&amp;&lt;/b&gt;"' in demo and "<b>&</b>" not in demo
+    assert 'data-sanet-src="../../img/a%20%22b%22%20%26%20%3Cc%3E.jpg"' in demo
+    assert 'title="A &quot;b&quot; &amp; &lt;c&gt;"' in demo and "<c>" not in demo
     assert '<script src="../../assets/sanet/sanet-demo.js"></script>' in demo
     assert "Untrained model." in demo
     model_url = re.search(r'data-sanet-model="([^"]+)"', demo).group(1)
@@ -76,5 +76,6 @@ def test_pages_and_assets(tmp_path, model_cache):
         assert (model_dir / graph / "model.json").is_file()
     for name in ("tf-core.min.js", "tf-converter.min.js", "tf-backend-wasm.min.js", "tfjs-backend-wasm-simd.wasm"):
         assert (site / "assets" / "sanet" / "tfjs" / name).is_file()
-    assert not re.search(r'(src|href)="(https?:)?//', demo.split('class="sanet-demo"')[1]), \
+    injected = demo[demo.index('class="sanet-demo"'):demo.index('sanet-demo.js"></script>')]
+    assert not re.search(r'(src|href)="(https?:)?//', injected), \
         "the demo refers to another host"
