@@ -1,0 +1,153 @@
+"""SANet in PyTorch for training, layer for layer the model the plugin exports for `default`
+(mkdocs_sanet/model.py): VGG16 encoder with Caffe preprocessing and zero padding, SANet blocks
+at relu4_1 and relu5_1, reflection-padded merge conv and decoder, nearest upsampling, torch's
+unbiased variance in the mean-variance normalisation. Weights go in and out in the plugin's
+layout (names from mkdocs_sanet.architecture, HWIO kernels)."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from mkdocs_sanet import architecture as arch
+
+
+def calc_mean_std(feat, eps=arch.MVN_EPS):
+    n, c = feat.shape[:2]
+    var = feat.reshape(n, c, -1).var(dim=2) + eps  # unbiased, as the original code
+    return feat.reshape(n, c, -1).mean(dim=2).reshape(n, c, 1, 1), var.sqrt().reshape(n, c, 1, 1)
+
+
+def mean_variance_norm(feat):
+    mean, std = calc_mean_std(feat)
+    return (feat - mean) / std
+
+
+def key(name: str) -> str:  # ModuleDict keys cannot hold "/" or "."
+    return name.replace("/", "__")
+
+
+class SANetTorch(nn.Module):
+    def __init__(self, encoder: str = "vgg16"):
+        super().__init__()
+        self.encoder_spec = arch.ENCODERS[encoder]
+        self.convs = nn.ModuleDict()
+        for part, convs in arch.part_convs(encoder).items():
+            for conv in convs:
+                self.convs[key(f"{part}/{conv.name}")] = nn.Conv2d(conv.cin, conv.cout, conv.size)
+        for name, p in self.named_parameters():
+            if name.startswith("convs.encoder__"):
+                p.requires_grad = False  # the encoder stays frozen
+
+    def conv(self, x, name, padding):
+        layer = self.convs[key(name)]
+        if layer.kernel_size[0] == 3:
+            x = F.pad(x, (1, 1, 1, 1), mode="reflect" if padding == "reflect" else "constant")
+        return layer(x)
+
+    def encode(self, image):
+        """relu1_1 .. relu5_1 of an NCHW RGB image in [0, 1]."""
+        if self.encoder_spec.preprocessing == "caffe":
+            mean = torch.tensor(arch.CAFFE_MEAN_BGR, device=image.device).reshape(1, 3, 1, 1)
+            x = image.flip(1) * 255.0 - mean
+        else:
+            x = image
+        taps = []
+        for layer in self.encoder_spec.layers:
+            if layer == arch.POOL:
+                x = F.max_pool2d(x, 2, 2)
+                continue
+            x = self.conv(x, f"encoder/{layer.name}", self.encoder_spec.padding)
+            x = F.relu(x) if layer.relu else x
+            if layer.name in arch.STYLE_TAPS:
+                taps.append(x)
+        return taps
+
+    def attention(self, block, content, style):
+        def one_by_one(x, name):
+            return self.convs[key(f"transform/{block}/{name}")](x)
+
+        n, c, h, w = content.shape
+        f = one_by_one(mean_variance_norm(content), "f").flatten(2).transpose(1, 2)  # (N, Nc, C)
+        g = one_by_one(mean_variance_norm(style), "g").flatten(2)  # (N, C, Ns)
+        v = one_by_one(style, "h").flatten(2).transpose(1, 2)  # (N, Ns, C)
+        attended = torch.bmm(torch.softmax(torch.bmm(f, g), dim=-1), v)  # (N, Nc, C)
+        return one_by_one(attended.transpose(1, 2).reshape(n, c, h, w), "out_conv") + content
+
+    def transform(self, c4, c5, s4, s5):
+        merged = self.attention("sanet4_1", c4, s4) + F.interpolate(
+            self.attention("sanet5_1", c5, s5), scale_factor=2, mode="nearest")
+        return self.conv(merged, "transform/merge_conv", "reflect")
+
+    def decode(self, x):
+        for layer in arch.DECODER:
+            if layer == arch.UPSAMPLE:
+                x = F.interpolate(x, scale_factor=2, mode="nearest")
+            else:
+                x = self.conv(x, f"decoder/{layer.name}", "reflect")
+                x = F.relu(x) if layer.relu else x
+        return x
+
+    def stylize(self, content, style):
+        c, s = self.encode(content), self.encode(style)
+        return self.decode(self.transform(c[3], c[4], s[3], s[4])).clamp(0, 1)
+
+    # -- weights in the plugin's layout ---------------------------------------------------
+
+    def load_plugin_weights(self, weights: dict[str, np.ndarray]) -> None:
+        state = {}
+        for name in self.convs:
+            plugin = name.replace("__", "/")
+            state[f"convs.{name}.weight"] = torch.from_numpy(
+                np.ascontiguousarray(np.asarray(weights[f"{plugin}/kernel"], np.float32).transpose(3, 2, 0, 1)))
+            state[f"convs.{name}.bias"] = torch.from_numpy(np.asarray(weights[f"{plugin}/bias"], np.float32))
+        self.load_state_dict(state)
+
+    def plugin_weights(self, parts=("transform", "decoder"), dtype=np.float16) -> dict[str, np.ndarray]:
+        out = {}
+        for name, layer in self.convs.items():
+            plugin = name.replace("__", "/")
+            if plugin.split("/")[0] in parts:
+                out[f"{plugin}/kernel"] = layer.weight.detach().cpu().numpy().transpose(2, 3, 1, 0).astype(dtype)
+                out[f"{plugin}/bias"] = layer.bias.detach().cpu().numpy().astype(dtype)
+        return out
+
+
+def content_loss(generated, content):
+    """On the mean-variance-normalised relu4_1 and relu5_1."""
+    return sum(F.mse_loss(mean_variance_norm(g), mean_variance_norm(c))
+               for g, c in zip(generated[3:], content[3:]))
+
+
+def style_loss(generated, style):
+    """On the means and standard deviations of relu1_1 .. relu5_1."""
+    total = 0.0
+    for g, s in zip(generated, style):
+        g_mean, g_std = calc_mean_std(g)
+        s_mean, s_std = calc_mean_std(s)
+        total = total + F.mse_loss(g_mean, s_mean) + F.mse_loss(g_std, s_std)
+    return total
+
+
+LAMBDA_C, LAMBDA_S, LAMBDA_ID1, LAMBDA_ID2 = 1.0, 3.0, 1.0, 50.0
+
+
+def losses(model: SANetTorch, content, style) -> dict[str, torch.Tensor]:
+    """The paper's four terms and their weighted sum."""
+    with torch.no_grad():
+        c_feats, s_feats = model.encode(content), model.encode(style)
+    stylized = model.decode(model.transform(c_feats[3], c_feats[4], s_feats[3], s_feats[4]))
+    g_feats = model.encode(stylized)
+    i_cc = model.decode(model.transform(c_feats[3], c_feats[4], c_feats[3], c_feats[4]))
+    i_ss = model.decode(model.transform(s_feats[3], s_feats[4], s_feats[3], s_feats[4]))
+    identity1 = F.mse_loss(i_cc, content) + F.mse_loss(i_ss, style)
+    f_cc, f_ss = model.encode(i_cc), model.encode(i_ss)
+    identity2 = sum(F.mse_loss(a, b) for a, b in zip(f_cc, c_feats)) + sum(
+        F.mse_loss(a, b) for a, b in zip(f_ss, s_feats))
+    out = {"content": content_loss(g_feats, c_feats), "style": style_loss(g_feats, s_feats),
+           "identity1": identity1, "identity2": identity2}
+    out["total"] = (LAMBDA_C * out["content"] + LAMBDA_S * out["style"] + LAMBDA_ID1 * out["identity1"]
+                    + LAMBDA_ID2 * out["identity2"])
+    return out
