@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from . import architecture
+from . import architecture, checkpoints
 
 MODEL_ASSETS = Path(__file__).resolve().parent.parent / "model_assets"
 DEFAULT_WEIGHTS = MODEL_ASSETS / "sanet-vgg16" / "weights.npz"
@@ -34,7 +34,8 @@ class ModelSource:
     trained: bool
     # Layers not found in the files get seeded random weights (an untrained model).
     untrained_seed: int | None = None
-    notes: tuple[str, ...] = field(default=())
+    # The files are the original PyTorch checkpoints (vgg, decoder, transformer), not .npz/.h5.
+    original_checkpoints: bool = False
 
     def fingerprint(self) -> str:
         """A hash of everything in the sources that changes the weights."""
@@ -60,7 +61,8 @@ def hed_vgg16_weights_path() -> Path:
 
 
 def resolve(model: str, base_dir: Path | None = None) -> ModelSource:
-    """`default`, or a folder holding weights.npz in this project's layout."""
+    """`default`; a folder holding weights.npz in this project's layout; or a folder holding
+    the three original SANet checkpoints (.pth or .safetensors)."""
     if model == "default":
         files = [hed_vgg16_weights_path()]
         if DEFAULT_WEIGHTS.is_file():
@@ -70,10 +72,19 @@ def resolve(model: str, base_dir: Path | None = None) -> ModelSource:
     path = Path(model)
     if base_dir is not None and not path.is_absolute():
         path = base_dir / path
+    if path.is_dir() and not (path / WEIGHTS_FILE).is_file():
+        try:
+            found = checkpoints.find(path)
+        except checkpoints.CheckpointError as error:
+            raise WeightsError(str(error)) from None
+        if found is not None:
+            return ModelSource(path.name, "vgg19", tuple(found[k] for k in checkpoints.KINDS), trained=True,
+                               original_checkpoints=True)
     if path.is_dir():
         path = path / WEIGHTS_FILE
     if not path.is_file():
-        raise WeightsError(f"{path}: no such weights file (expected 'default' or a folder with {WEIGHTS_FILE})")
+        raise WeightsError(f"{path}: no such weights file (expected 'default', or a folder with {WEIGHTS_FILE} "
+                           f"or with the original SANet checkpoints)")
     encoder = _read_npz(path).get("meta/encoder")
     encoder = str(encoder) if encoder is not None else "vgg16"
     if encoder not in architecture.ENCODERS:
@@ -136,7 +147,12 @@ def untrained(encoder: str, seed: int, parts=("transform", "decoder")) -> dict[s
 def load(source: ModelSource) -> dict[str, np.ndarray]:
     """All weights of the model, float32, checked against the architecture."""
     weights: dict[str, np.ndarray] = {}
-    for path in source.files:
+    if source.original_checkpoints:
+        try:
+            weights = checkpoints.convert(dict(zip(checkpoints.KINDS, source.files)))
+        except checkpoints.CheckpointError as error:
+            raise WeightsError(str(error)) from None
+    for path in () if source.original_checkpoints else source.files:
         if path.suffix == ".h5":
             weights.update(read_hed_vgg16(path))
         else:

@@ -62,6 +62,11 @@ def write_site(root: Path, cache_dir: Path, pages: dict[str, str], plugin_option
           name: material
           features: [navigation.instant]
           font: false
+          palette:
+            - media: "(prefers-color-scheme: light)"
+              scheme: default
+            - media: "(prefers-color-scheme: dark)"
+              scheme: slate
         plugins:
           - sanet:
               cache_dir: {cache_dir}

@@ -122,3 +122,29 @@ def test_own_file_and_shared_download(browser, demo_site, demo_images):
     model_files = browser.execute_script(
         "return performance.getEntriesByType('resource').map(e => e.name).filter(n => n.endsWith('.bin'));")
     assert len(model_files) == len(set(model_files)), "a weights file was downloaded twice"
+
+
+def test_phone_width_and_dark_palette(browser, demo_site):
+    """At 390 px nothing overflows sideways; in the dark palette the demo takes the theme's colours."""
+    browser.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                            {"width": 390, "height": 844, "deviceScaleFactor": 1, "mobile": True})
+    browser.execute_cdp_cmd("Emulation.setEmulatedMedia",
+                            {"features": [{"name": "prefers-color-scheme", "value": "dark"}]})
+    try:
+        browser.get(demo_site + "demo/")
+        WebDriverWait(browser, 30).until(lambda d: d.find_elements(By.CSS_SELECTOR, "#sanet-demo-1[data-sanet-ready]"))
+        layout = browser.execute_script("""
+            const demo = document.getElementById('sanet-demo-1');
+            const box = demo.getBoundingClientRect();
+            return {scroll: document.documentElement.scrollWidth, left: box.left, right: box.right,
+                    resultShown: getComputedStyle(demo.querySelector('.sanet-demo__result')).display !== 'none',
+                    scheme: document.body.getAttribute('data-md-color-scheme'),
+                    demoColour: getComputedStyle(demo).color, bodyColour: getComputedStyle(document.body).color};""")
+        assert layout["scroll"] <= 390
+        assert 0 <= layout["left"] and layout["right"] <= 390
+        assert not layout["resultShown"], "the result area shows before any run"
+        assert layout["scheme"] == "slate"
+        assert layout["demoColour"] == layout["bodyColour"]
+    finally:
+        browser.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
+        browser.execute_cdp_cmd("Emulation.setEmulatedMedia", {"features": []})

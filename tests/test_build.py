@@ -42,7 +42,7 @@ def test_bad_tags_fail_with_page_and_line(tmp_path, empty_cache, page, expected)
 def test_bad_model_option(tmp_path, empty_cache):
     stderr = build_error(tmp_path, empty_cache, {"index.md": "# Home\n"}, plugin_options="model: no/such/folder")
     assert "mkdocs.yml: sanet: model:" in stderr and "no/such/folder" in stderr
-    assert "expected 'default' or a folder with weights.npz" in stderr
+    assert "expected 'default', or a folder with weights.npz or with the original SANet checkpoints" in stderr
 
 
 def test_bad_runtime_dir(tmp_path, model_cache):
