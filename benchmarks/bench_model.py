@@ -27,8 +27,9 @@ sys.path.insert(0, str(ROOT / "tests"))
 from conftest import mkdocs_build, start_chromium, start_server, write_site  # noqa: E402
 from mkdocs_sanet import architecture, cache, weights  # noqa: E402
 
-BROWSER_RUN = """
-const [modelUrl, runtimeUrl, size, runs, done] = arguments;
+# Each call stays well under Selenium's 120 s command timeout: set-up, then one call per run.
+BROWSER_SETUP = """
+const [modelUrl, runtimeUrl, size, done] = arguments;
 (async () => {
   const backend = await sanet.loadRuntime(runtimeUrl, ["wasm"]);
   const model = await sanet.load(modelUrl);
@@ -44,21 +45,24 @@ const [modelUrl, runtimeUrl, size, runs, done] = arguments;
     return canvas;
   };
   const content = picture(1), style = picture(2);
-  const once = async () => {
+  window.benchOnce = async () => {
     const out = await model.stylize(content, style);
     await out.data();
     out.dispose();
   };
-  await once();  // kernels for this size
-  const seconds = [];
-  for (let i = 0; i < runs; i++) {
-    const started = performance.now();
-    await once();
-    seconds.push((performance.now() - started) / 1000);
-  }
-  const profile = await tf.profile(once);
-  done({backend, seconds, peakBytes: profile.peakBytes});
+  done({backend});
 })().catch((error) => done({error: String(error)}));
+"""
+BROWSER_TIMED = """
+const done = arguments[0];
+const started = performance.now();
+benchOnce().then(() => done({seconds: (performance.now() - started) / 1000}),
+                 (error) => done({error: String(error)}));
+"""
+BROWSER_PEAK = """
+const done = arguments[0];
+tf.profile(benchOnce).then((profile) => done({peakBytes: profile.peakBytes}),
+                           (error) => done({error: String(error)}));
 """
 
 
@@ -68,13 +72,19 @@ def time_build(config: Path) -> float:
     return time.perf_counter() - started
 
 
-def browser_figures(driver, base_url: str, model_key: str, size: int, runs: int) -> dict:
-    driver.get(base_url)
-    result = driver.execute_async_script(
-        BROWSER_RUN, f"assets/sanet/models/{model_key}/", "assets/sanet/tfjs/", size, runs)
+def browser_call(driver, script, *args) -> dict:
+    result = driver.execute_async_script(script, *args)
     if "error" in result:
         raise RuntimeError(result["error"])
     return result
+
+
+def browser_figures(driver, base_url: str, model_key: str, size: int, runs: int) -> dict:
+    driver.get(base_url)
+    setup = browser_call(driver, BROWSER_SETUP, f"assets/sanet/models/{model_key}/", "assets/sanet/tfjs/", size)
+    browser_call(driver, BROWSER_TIMED)  # kernels for this size
+    seconds = [browser_call(driver, BROWSER_TIMED)["seconds"] for _ in range(runs)]
+    return {"backend": setup["backend"], "seconds": seconds, "peakBytes": browser_call(driver, BROWSER_PEAK)["peakBytes"]}
 
 
 def main() -> None:
