@@ -27,3 +27,7 @@ class SANetConfig(base.Config):
     runtime_dir = c.Type(str, default="node_modules")
     # Tried in this order in the reader's browser; the first that starts is used.
     backends = c.ListOfItems(c.Choice(BACKENDS), default=list(BACKENDS))
+    # A BibTeX file for <% cite key %>, relative to mkdocs.yml.
+    bibliography = c.Optional(c.Type(str))
+    # Longest side of the pictures that <% sanet_results %> computes at build time.
+    results_size = c.Type(int, default=256)

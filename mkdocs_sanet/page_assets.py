@@ -68,6 +68,7 @@ def copy_tree(source: Path, target: Path) -> None:
 class Preset:
     label: str
     url: str
+    path: Path | None = None  # the file in docs_dir, when the page named one
 
 
 def preset_label(path: str) -> str:

@@ -1,10 +1,10 @@
-"""The MkDocs plugin `sanet`: finds the tags, builds (or reuses) the model, injects the demo."""
+"""The MkDocs plugin `sanet`: finds the tags, builds (or reuses) the model, injects the demo
+and the explainer's figures, renders math, resolves citations."""
 
 from __future__ import annotations
 
 import logging
 import os
-import re
 import subprocess
 import sys
 import time
@@ -15,56 +15,17 @@ from mkdocs.exceptions import PluginError
 from mkdocs.plugins import BasePlugin
 from mkdocs.utils import get_relative_url
 
-from . import page_assets, tags
+from . import article, formulas, page_assets, results, tags
 from .cache import Cache, model_key
+from .citations import Bibliography, BibliographyError, PageCitations
 from .config import SANetConfig
 from .weights import WeightsError, resolve
 
 log = logging.getLogger("mkdocs.plugins.sanet")
 
-ID = re.compile(r"^[A-Za-z][\w-]*$")
-
-
-def _int_between(low: int, high: int):
-    def convert(value: str) -> int:
-        try:
-            number = int(value)
-        except ValueError:
-            raise ValueError(f"expected a whole number from {low} to {high}") from None
-        if not low <= number <= high:
-            raise ValueError(f"expected a whole number from {low} to {high}")
-        return number
-    return convert
-
-
-def _fraction(value: str) -> float:
-    try:
-        number = float(value)
-    except ValueError:
-        raise ValueError("expected a number from 0 to 1") from None
-    if not 0.0 <= number <= 1.0:
-        raise ValueError("expected a number from 0 to 1")
-    return number
-
-
-def _identifier(value: str) -> str:
-    if not ID.match(value):
-        raise ValueError("expected a letter followed by letters, digits, '-' or '_'")
-    return value
-
-
-def _path(value: str) -> str:
-    if not value.strip():
-        raise ValueError("expected a path to an image inside docs_dir")
-    return value.strip()
-
-
-TAG_SPECS = {
-    "sanet_demo": tags.TagSpec({
-        "content": _path, "style": _path, "max_size": _int_between(32, 4096),
-        "strength": _fraction, "id": _identifier,
-    }),
-}
+# Tags whose HTML needs the model built (the demo) or its manifest (the model card).
+MODEL_TAGS = {"sanet_demo", "sanet_model_card"}
+ARTICLE_TAGS = {"figure", "row", "sanet_architecture", "sanet_model_card", "sanet_results"}
 
 
 class SANetPlugin(BasePlugin[SANetConfig]):
@@ -83,114 +44,27 @@ class SANetPlugin(BasePlugin[SANetConfig]):
         self.config_dir = Path(config.config_file_path or ".").resolve().parent
         self.docs_dir = Path(config.docs_dir).resolve()
         self.cache = Cache(self.config_dir / self.config.cache_dir)
+        self.runtime_dir = self.config_dir / self.config.runtime_dir
         if self.config.max_size < 32:
             raise PluginError(f"mkdocs.yml: sanet: max_size is {self.config.max_size}, expected at least 32")
         try:
             self.source = resolve(self.config.model, self.config_dir)
         except WeightsError as error:
             raise PluginError(f"mkdocs.yml: sanet: model: {error}") from None
+        self.bibliography = None
+        if self.config.bibliography:
+            path = self.config_dir / self.config.bibliography
+            try:
+                self.bibliography = Bibliography(path)
+            except BibliographyError as error:
+                raise PluginError(f"mkdocs.yml: sanet: bibliography: {error}") from None
         self.key = model_key(self.source, self.config.quantization)
         self.page_tags = {}
+        self.page_math: set[str] = set()
+        self.result_files: dict[str, Path] = {}
         self.model_future = None
         self.cancelled = False
         return config
-
-    # -- pages ---------------------------------------------------------------------------
-
-    def _where(self, page) -> str:
-        path = Path(page.file.abs_src_path)
-        try:
-            return os.path.relpath(path, self.config_dir)
-        except ValueError:
-            return str(path)
-
-    def on_page_markdown(self, markdown, page, config, files):
-        if not self.config.enabled:
-            return markdown
-        offset = self._line_offset(markdown, page)
-        try:
-            try:
-                text, found = tags.extract(markdown, TAG_SPECS)
-            except tags.TagError as error:
-                raise tags.TagError(error.line + offset, error.message) from None
-            for tag in found:
-                tag.line += offset
-            ids = set()
-            for number, tag in enumerate(found, start=1):
-                tag.attributes.setdefault("id", f"sanet-demo-{number}")
-                if tag.attributes["id"] in ids:
-                    raise tags.TagError(tag.line, f"id \"{tag.attributes['id']}\" is used twice on this page")
-                ids.add(tag.attributes["id"])
-                for key in ("content", "style"):
-                    if key in tag.attributes:
-                        path = tag.attributes[key]
-                        tag.attributes[key] = page_assets.Preset(
-                            page_assets.preset_label(path), self._docs_url(path, page, files, tag.line, key))
-        except tags.TagError as error:
-            raise PluginError(f"{self._where(page)}:{error.line}: {error.message}") from None
-        if found:
-            self.page_tags[page.file.src_uri] = found
-            self._start_model_build()
-        return text
-
-    @staticmethod
-    def _line_offset(markdown: str, page) -> int:
-        """Lines of the file before the Markdown that MkDocs hands over (front matter, blank lines)."""
-        source = page.file.content_string
-        start = source.find(markdown[:2000]) if markdown.strip() else -1
-        return source.count("\n", 0, start) if start > 0 else 0
-
-    def _docs_url(self, value: str, page, files, line: int, key: str) -> str:
-        """A path inside docs_dir (relative to the page, or to docs_dir when it starts with /),
-        as a site URL relative to the page."""
-        if value.startswith("/"):
-            target = PurePosixPath(value.lstrip("/"))
-        else:
-            target = PurePosixPath(page.file.src_uri).parent / value
-        resolved = (self.docs_dir / target).resolve()
-        if not resolved.is_relative_to(self.docs_dir):
-            raise tags.TagError(line, f"{key}=\"{value}\" leaves docs_dir: expected an image inside {self.docs_dir}")
-        src_uri = resolved.relative_to(self.docs_dir).as_posix()
-        file = files.get_file_from_path(src_uri)
-        if file is None or not resolved.is_file():
-            raise tags.TagError(line, f"{key}=\"{value}\": no such file in docs_dir (looked for {src_uri})")
-        return get_relative_url(file.url, page.url)
-
-    def on_page_content(self, html, page, config, files):
-        found = self.page_tags.get(page.file.src_uri)
-        if not found:
-            return html
-        assets_url = get_relative_url(page_assets.SITE_FOLDER, page.url)
-        model_url = f"{assets_url}/models/{self.key}/"
-        contents = self._presets("content", page)
-        styles = self._presets("style", page)
-
-        def render(tag: tags.Tag) -> str:
-            attributes = tag.attributes
-            chosen = {key: attributes.get(key) for key in ("content", "style")}
-            offered = {
-                key: ([chosen[key]] if chosen[key] and chosen[key].url not in [p.url for p in presets] else [])
-                + presets
-                for key, presets in (("content", contents), ("style", styles))}
-            return page_assets.render_demo(
-                demo_id=attributes["id"], model_url=model_url, runtime_url=f"{assets_url}/tfjs/",
-                backends=self.config.backends, max_size=attributes.get("max_size", self.config.max_size),
-                strength=attributes.get("strength", 1.0), trained=self.source.trained,
-                model_name=self.source.name, contents=offered["content"], styles=offered["style"],
-                content=chosen["content"].url if chosen["content"] else None,
-                style=chosen["style"].url if chosen["style"] else None)
-
-        return tags.substitute(html, found, render) + page_assets.asset_tags(assets_url)
-
-    def _presets(self, role: str, page) -> list[page_assets.Preset]:
-        configured = getattr(self.config.presets, role)
-        if configured:
-            return [page_assets.Preset(page_assets.preset_label(path),
-                                       get_relative_url(PurePosixPath(path).as_posix(), page.url))
-                    for path in configured]
-        return [page_assets.Preset(page_assets.preset_label(path.name),
-                                   get_relative_url(f"{page_assets.SITE_FOLDER}/presets/{path.name}", page.url))
-                for path in sorted(page_assets.BUILTIN_PRESETS.glob(f"{role}-*.jpg"))]
 
     def on_files(self, files, config):
         for role in ("content", "style"):
@@ -199,12 +73,193 @@ class SANetPlugin(BasePlugin[SANetConfig]):
                     raise PluginError(f"mkdocs.yml: sanet: presets: {role}: {path}: no such file in docs_dir")
         return files
 
+    # -- pages: tags in the Markdown -----------------------------------------------------
+
+    def _where(self, page) -> str:
+        try:
+            return os.path.relpath(page.file.abs_src_path, self.config_dir)
+        except ValueError:
+            return str(page.file.abs_src_path)
+
+    @staticmethod
+    def _line_offset(markdown: str, page) -> int:
+        """Lines of the file before the Markdown that MkDocs hands over (front matter, blank lines)."""
+        source = page.file.content_string
+        start = source.find(markdown[:2000]) if markdown.strip() else -1
+        return source.count("\n", 0, start) if start > 0 else 0
+
+    def on_page_markdown(self, markdown, page, config, files):
+        if not self.config.enabled:
+            return markdown
+        offset = self._line_offset(markdown, page)
+        try:
+            try:
+                text, found = tags.extract(markdown, tags.SPECS)
+            except tags.TagError as error:
+                raise tags.TagError(error.line + offset, error.message) from None
+            for tag in found:
+                tag.line += offset
+            self._prepare(found, page, files)
+        except tags.TagError as error:
+            raise PluginError(f"{self._where(page)}:{error.line}: {error.message}") from None
+        if found:
+            self.page_tags[page.file.src_uri] = found
+            if any(tag.name in MODEL_TAGS for tag in found):
+                self._start_model_build()
+        return text
+
+    def _prepare(self, found: list[tags.Tag], page, files) -> None:
+        """Checks that need the page: ids, paths inside docs_dir, citation keys, rows."""
+        ids = set()
+        open_row = None
+        demos = 0
+        for tag in found:
+            a = tag.attributes
+            if tag.name == "sanet_demo":
+                demos += 1
+                a.setdefault("id", f"sanet-demo-{demos}")
+                if a["id"] in ids:
+                    raise tags.TagError(tag.line, f"id \"{a['id']}\" is used twice on this page")
+                ids.add(a["id"])
+            for key in ("content", "style", "src"):
+                if key in a:
+                    a[key] = self._docs_image(a[key], page, files, tag.line, key)
+            for key in ("contents", "styles"):
+                if key in a:
+                    a[key] = [self._docs_image(p, page, files, tag.line, key) for p in a[key]]
+            if tag.name == "cite":
+                if self.bibliography is None:
+                    raise tags.TagError(tag.line, "cite needs a bibliography: set the plugin's bibliography option")
+                if a["key"] not in self.bibliography:
+                    raise tags.TagError(tag.line, f"unknown citation key '{a['key']}' (not in {self.bibliography.path})")
+            if tag.name == "row":
+                if open_row is not None:
+                    raise tags.TagError(tag.line, f"row inside the row opened on line {open_row.line}")
+                open_row = tag
+            if tag.name == "endrow":
+                if open_row is None:
+                    raise tags.TagError(tag.line, "endrow without a row before it")
+                open_row = None
+        if open_row is not None:
+            raise tags.TagError(open_row.line, "row without an endrow after it")
+
+    def _docs_image(self, value: str, page, files, line: int, key: str) -> page_assets.Preset:
+        """A path inside docs_dir (relative to the page, or to docs_dir when it starts with /):
+        its label, its URL relative to the page, and its file."""
+        if value.startswith("/"):
+            target = PurePosixPath(value.lstrip("/"))
+        else:
+            target = PurePosixPath(page.file.src_uri).parent / value
+        # normpath, not resolve(): "../" may not leave docs_dir, but an author's symlink may.
+        resolved = Path(os.path.normpath(self.docs_dir / target))
+        if not resolved.is_relative_to(self.docs_dir):
+            raise tags.TagError(line, f"{key}=\"{value}\" leaves docs_dir: expected an image inside {self.docs_dir}")
+        src_uri = resolved.relative_to(self.docs_dir).as_posix()
+        file = files.get_file_from_path(src_uri)
+        if file is None or not resolved.is_file():
+            raise tags.TagError(line, f"{key}=\"{value}\": no such file in docs_dir (looked for {src_uri})")
+        return page_assets.Preset(page_assets.preset_label(value), get_relative_url(file.url, page.url), resolved)
+
+    # -- pages: HTML ---------------------------------------------------------------------
+
+    def on_page_content(self, html, page, config, files):
+        if not self.config.enabled:
+            return html
+        found = self.page_tags.get(page.file.src_uri, [])
+        assets_url = get_relative_url(page_assets.SITE_FOLDER, page.url)
+        citations = PageCitations()
+        renderers = {
+            "sanet_demo": lambda tag: self._render_demo(tag, page, assets_url),
+            "figure": lambda tag: article.figure(
+                tag.attributes["src"].url, tag.attributes["caption"], tag.attributes.get("width", "full"),
+                tag.attributes.get("alt", tag.attributes["caption"])),
+            "row": lambda tag: article.row_start(),
+            "endrow": lambda tag: article.row_end(),
+            "sanet_architecture": lambda tag: article.architecture_svg(self.source.encoder, self.source.name),
+            "sanet_model_card": lambda tag: article.model_card(
+                self.source.encoder, self._manifest(), self.source.name),
+            "sanet_results": lambda tag: self._render_results(tag, page, assets_url),
+            "cite": lambda tag: citations.cite(tag.attributes["key"]),
+        }
+        html = tags.substitute(html, found, lambda tag: renderers[tag.name](tag))
+        if self.bibliography is not None:
+            html += citations.references(self.bibliography)
+        head = ""
+        if formulas.has_math(html):
+            try:
+                html = formulas.render(html, self.runtime_dir)
+            except formulas.FormulaError as error:
+                line = page.file.content_string[: page.file.content_string.find(error.tex)].count("\n") + 1
+                raise PluginError(f"{self._where(page)}:{line}: math error in '{error.tex}': {error.message}") from None
+            except FileNotFoundError as error:
+                raise PluginError(f"mkdocs.yml: sanet: runtime_dir: {error}") from None
+            self.page_math.add(page.file.src_uri)
+            head += f'<link rel="stylesheet" href="{assets_url}/katex/katex.min.css">'
+        if any(tag.name in ARTICLE_TAGS for tag in found):
+            head += (f'<link rel="stylesheet" href="{assets_url}/sanet-article.css">'
+                     f'<script src="{assets_url}/sanet-article.js"></script>')
+        if any(tag.name == "sanet_demo" for tag in found):
+            head += page_assets.asset_tags(assets_url)
+        return html + head
+
+    def _render_demo(self, tag: tags.Tag, page, assets_url: str) -> str:
+        a = tag.attributes
+        contents, styles = self._presets("content", page), self._presets("style", page)
+        offered = {key: ([a[key]] if key in a and a[key].url not in [p.url for p in presets] else []) + presets
+                   for key, presets in (("content", contents), ("style", styles))}
+        return page_assets.render_demo(
+            demo_id=a["id"], model_url=f"{assets_url}/models/{self.key}/", runtime_url=f"{assets_url}/tfjs/",
+            backends=self.config.backends, max_size=a.get("max_size", self.config.max_size),
+            strength=a.get("strength", 1.0), trained=self.source.trained, model_name=self.source.name,
+            contents=offered["content"], styles=offered["style"],
+            content=a["content"].url if "content" in a else None, style=a["style"].url if "style" in a else None)
+
+    def _render_results(self, tag: tags.Tag, page, assets_url: str) -> str:
+        a = tag.attributes
+        strength = a.get("strength", 1.0)
+        jobs = [[results.Job(c.path, s.path, self.config.results_size, strength) for s in a["styles"]]
+                for c in a["contents"]]
+        started = time.time()
+        try:
+            paths, computed = results.ensure([j for row in jobs for j in row], self.config.model, self.config_dir,
+                                             self.key, self.cache.root / "results")
+        except RuntimeError as error:
+            raise PluginError(f"{self._where(page)}:{tag.line}: {error}") from None
+        if computed:
+            log.info(f"sanet: results grid: computed {computed} pictures in {time.time() - started:.1f} s")
+        else:
+            log.info(f"sanet: results grid: {len(paths)} pictures from the cache")
+        cells = []
+        for row in jobs:
+            cells.append([])
+            for job in row:
+                self.result_files[paths[job].name] = paths[job]
+                cells[-1].append(f"{assets_url}/results/{paths[job].name}")
+        caption = a.get("caption", f"Computed at build time by the model this site serves "
+                                   f"({self.config.results_size} px, strength {strength:g}).")
+        return article.results_grid([(c.label, c.url) for c in a["contents"]],
+                                    [(s.label, s.url) for s in a["styles"]], cells, caption)
+
+    def _presets(self, role: str, page) -> list[page_assets.Preset]:
+        configured = getattr(self.config.presets, role)
+        if configured:
+            return [page_assets.Preset(page_assets.preset_label(path), get_relative_url(path, page.url))
+                    for path in configured]
+        return [page_assets.Preset(page_assets.preset_label(path.name),
+                                   get_relative_url(f"{page_assets.SITE_FOLDER}/presets/{path.name}", page.url))
+                for path in sorted(page_assets.BUILTIN_PRESETS.glob(f"{role}-*.jpg"))]
+
     # -- the model -----------------------------------------------------------------------
 
     def _start_model_build(self) -> None:
         """Build the model beside the page rendering (once per build); a warm cache returns at once."""
         if self.model_future is None:
             self.model_future = self.executor.submit(self._model_entry)
+
+    def _manifest(self) -> dict:
+        """The built model's manifest (waits for the build)."""
+        self.model_future.result()
+        return self.cache.manifest(self.key)
 
     def _model_entry(self) -> Path:
         entry = self.cache.get(self.key)
@@ -247,22 +302,35 @@ class SANetPlugin(BasePlugin[SANetConfig]):
         if process is not None and process.poll() is None:
             process.kill()
 
+    # -- the site's files ----------------------------------------------------------------
+
     def on_post_build(self, config):
-        if not self.page_tags:
+        if not self.config.enabled:
             return
         site = Path(config.site_dir) / page_assets.SITE_FOLDER
-        try:
-            runtime = page_assets.runtime_sources(self.config_dir / self.config.runtime_dir)
-        except page_assets.RuntimeMissing as error:
-            raise PluginError(f"mkdocs.yml: sanet: runtime_dir: {error}") from None
-        for path in runtime:
-            page_assets.link_or_copy(path, site / "tfjs" / path.name)
-        for name in ("sanet.js", "sanet-demo.js", "sanet-demo.css"):
-            page_assets.link_or_copy(page_assets.STATIC / name, site / name)
-        if not (self.config.presets.content and self.config.presets.style):
-            page_assets.copy_tree(page_assets.BUILTIN_PRESETS, site / "presets")
-        entry = self.model_future.result()
-        page_assets.copy_tree(entry, site / "models" / self.key)
+        used = {tag.name for found in self.page_tags.values() for tag in found}
+        if "sanet_demo" in used:
+            try:
+                runtime = page_assets.runtime_sources(self.runtime_dir)
+            except page_assets.RuntimeMissing as error:
+                raise PluginError(f"mkdocs.yml: sanet: runtime_dir: {error}") from None
+            for path in runtime:
+                page_assets.link_or_copy(path, site / "tfjs" / path.name)
+            for name in ("sanet.js", "sanet-demo.js", "sanet-demo.css"):
+                page_assets.link_or_copy(page_assets.STATIC / name, site / name)
+            if not (self.config.presets.content and self.config.presets.style):
+                page_assets.copy_tree(page_assets.BUILTIN_PRESETS, site / "presets")
+            page_assets.copy_tree(self.model_future.result(), site / "models" / self.key)
+        if used & ARTICLE_TAGS:
+            for name in ("sanet-article.css", "sanet-article.js"):
+                page_assets.link_or_copy(page_assets.STATIC / name, site / name)
+        for name, path in self.result_files.items():
+            page_assets.link_or_copy(path, site / "results" / name)
+        if self.page_math:
+            katex = self.runtime_dir / "katex" / "dist"
+            page_assets.link_or_copy(katex / "katex.min.css", site / "katex" / "katex.min.css")
+            for font in (katex / "fonts").glob("*.woff2"):
+                page_assets.link_or_copy(font, site / "katex" / "fonts" / font.name)
 
     def on_shutdown(self):
         self.executor.shutdown(wait=False, cancel_futures=True)

@@ -14,6 +14,7 @@ from typing import Callable
 TAG = re.compile(r"<%(?P<body>.*?)%>")
 ATTRIBUTE = re.compile(r"""\s*(?P<key>[A-Za-z_][\w-]*)\s*=\s*(?:"(?P<dq>[^"]*)"|'(?P<sq>[^']*)')""")
 NAME = re.compile(r"\s*(?P<name>[A-Za-z_]\w*)")
+BARE = re.compile(r"\s*(?P<word>[\w.:-]+)(?=\s|$)")
 FENCE = re.compile(r"^(?P<indent> {0,3})(?P<fence>`{3,}|~{3,})")
 LIST_ITEM = re.compile(r"^\s{0,3}([*+-]|\d+[.)])\s")
 PLACEHOLDER = "SANETTAG{:04d}X"
@@ -43,6 +44,8 @@ class TagSpec:
 
     attributes: dict[str, Callable[[str], object]] = field(default_factory=dict)
     block: bool = True  # must stand alone on its line
+    positional: str | None = None  # an attribute that may be given as a bare word: <% cite key %>
+    required: tuple[str, ...] = ()
 
 
 def _code_lines(lines: list[str]) -> set[int]:
@@ -111,6 +114,14 @@ def parse_tag(body: str, line: int, specs: dict[str, TagSpec]) -> tuple[str, dic
     position = match.end()
     while body[position:].strip():
         attribute = ATTRIBUTE.match(body, position)
+        bare = BARE.match(body, position) if spec.positional and not attribute else None
+        if bare and spec.positional not in attributes:
+            try:
+                attributes[spec.positional] = spec.attributes[spec.positional](bare.group("word"))
+            except ValueError as error:
+                raise TagError(line, f"'{name}' {spec.positional} \"{bare.group('word')}\": {error}") from None
+            position = bare.end()
+            continue
         if not attribute:
             rest = body[position:].strip()
             raise TagError(line, f"malformed attribute in '{name}' at '{rest}': expected key=\"value\"")
@@ -126,6 +137,10 @@ def parse_tag(body: str, line: int, specs: dict[str, TagSpec]) -> tuple[str, dic
         except ValueError as error:
             raise TagError(line, f"'{name}' attribute {key}=\"{value}\": {error}") from None
         position = attribute.end()
+    missing = [key for key in spec.required if key not in attributes]
+    if missing:
+        raise TagError(line, f"'{name}' needs {', '.join(missing)} (for example {name} "
+                             + " ".join(f'{key}="..."' for key in missing) + ")")
     return name, attributes
 
 
@@ -150,7 +165,8 @@ def extract(markdown: str, specs: dict[str, TagSpec], first_index: int = 0) -> t
             placeholder = PLACEHOLDER.format(first_index + len(tags))
             tags.append(Tag(name, attributes, i + 1, placeholder, alone))
             out.append(line[position: match.start()])
-            out.append(placeholder)
+            # A block tag gets a paragraph of its own, however the author spaced the lines.
+            out.append(f"\n\n{placeholder}\n\n" if specs[name].block else placeholder)
             position = match.end()
         if out:
             rest = line[position:]
@@ -181,3 +197,81 @@ def substitute(html: str, tags: list[Tag], render: Callable[[Tag], str]) -> str:
                 continue
         html = html.replace(tag.placeholder, rendered)
     return html
+
+
+# -- attribute values ------------------------------------------------------------------------
+
+def whole_number(low: int, high: int):
+    def convert(value: str) -> int:
+        try:
+            number = int(value)
+        except ValueError:
+            raise ValueError(f"expected a whole number from {low} to {high}") from None
+        if not low <= number <= high:
+            raise ValueError(f"expected a whole number from {low} to {high}")
+        return number
+    return convert
+
+
+def fraction(value: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        raise ValueError("expected a number from 0 to 1") from None
+    if not 0.0 <= number <= 1.0:
+        raise ValueError("expected a number from 0 to 1")
+    return number
+
+
+def identifier(value: str) -> str:
+    if not re.match(r"^[A-Za-z][\w-]*$", value):
+        raise ValueError("expected a letter followed by letters, digits, '-' or '_'")
+    return value
+
+
+def path(value: str) -> str:
+    if not value.strip():
+        raise ValueError("expected a path to an image inside docs_dir")
+    return value.strip()
+
+
+def paths(value: str) -> list[str]:
+    items = [item.strip() for item in value.split(",")]
+    if not all(items):
+        raise ValueError("expected comma-separated paths to images inside docs_dir")
+    return items
+
+
+def choice(*options: str):
+    def convert(value: str) -> str:
+        if value not in options:
+            raise ValueError(f"expected one of {', '.join(options)}")
+        return value
+    return convert
+
+
+def text(value: str) -> str:
+    return value
+
+
+def cite_key(value: str) -> str:
+    if not re.match(r"^[\w.:-]+$", value):
+        raise ValueError("expected a BibTeX key")
+    return value
+
+
+# -- the tags --------------------------------------------------------------------------------
+
+SPECS = {
+    "sanet_demo": TagSpec({
+        "content": path, "style": path, "max_size": whole_number(32, 4096), "strength": fraction, "id": identifier}),
+    "figure": TagSpec({"src": path, "caption": text, "width": choice("1/3", "1/2", "2/3", "full"), "alt": text},
+                      required=("src", "caption")),
+    "row": TagSpec(),
+    "endrow": TagSpec(),
+    "sanet_architecture": TagSpec(),
+    "sanet_model_card": TagSpec(),
+    "sanet_results": TagSpec({"contents": paths, "styles": paths, "strength": fraction, "caption": text},
+                             required=("contents", "styles")),
+    "cite": TagSpec({"key": cite_key}, block=False, positional="key", required=("key",)),
+}

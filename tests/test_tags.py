@@ -5,11 +5,10 @@ from __future__ import annotations
 import pytest
 
 from mkdocs_sanet import tags
-from mkdocs_sanet.plugin import TAG_SPECS
 
 
 def extract(text):
-    return tags.extract(text, TAG_SPECS)
+    return tags.extract(text, tags.SPECS)
 
 
 def test_tag_with_attributes():
@@ -51,7 +50,7 @@ def test_list_continuation_is_not_code():
 @pytest.mark.parametrize("markdown, line, message", [
     ("x\n<% sanet_demo size=\"3\" %>\n", 2,
      "unknown attribute 'size' for 'sanet_demo' (known attributes: content, id, max_size, strength, style)"),
-    ("<% sanet_dmeo %>\n", 1, "unknown tag 'sanet_dmeo' (known tags: sanet_demo)"),
+    ("<% sanet_dmeo %>\n", 1, "unknown tag 'sanet_dmeo' (known tags: cite, endrow, figure, row, sanet_architecture"),
     ("\n\n<% %>\n", 3, "malformed tag '<% %>': expected a tag name after '<%'"),
     ("<% sanet_demo max_size=512 %>\n", 1, "malformed attribute in 'sanet_demo' at 'max_size=512': expected key=\"value\""),
     ("<% sanet_demo max_size=\"big\" %>\n", 1, "'sanet_demo' attribute max_size=\"big\": expected a whole number from 32 to 4096"),
