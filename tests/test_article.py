@@ -1,0 +1,185 @@
+"""The explainer tags on a real build: math, figure rows, the architecture SVG, the results grid
+(cached like the model), the model card, citations; their errors; the layout in Chromium."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from conftest import PRESETS, ROOT, mkdocs_build, write_site
+from mkdocs_sanet import architecture
+
+ARTICLE = """\
+# Article
+
+Inline $\\mu(F)$ and a cite <% cite park2019sanet %>, then VGG <% cite simonyan2015vgg %>.
+
+$$
+\\bar{F} = \\frac{F - \\mu(F)}{\\sigma(F)}
+$$
+
+<% row %>
+<% figure src="img/content-cat.jpg" caption="A cat & a <caption>." width="1/3" alt="Cat" %>
+<% figure src="img/content-coffee.jpg" caption="Coffee." width="1/3" alt="Coffee" %>
+<% figure src="/img/style-mosaic.jpg" caption="Mosaic." width="1/3" %>
+<% endrow %>
+
+<% sanet_architecture %>
+
+<% sanet_results contents="img/content-cat.jpg" styles="img/style-mosaic.jpg,img/style-swirls.jpg" %>
+
+<% sanet_model_card %>
+
+Again the SANet paper <% cite park2019sanet %>.
+"""
+
+PLUGIN = f"""\
+bibliography: {ROOT / 'docs' / 'references.bib'}
+results_size: 64
+"""
+MARKDOWN = """\
+markdown_extensions:
+  - pymdownx.arithmatex:
+      generic: true
+"""
+
+
+def article_site(root, cache, page=ARTICLE, site_url="https://example.org/"):
+    images = {f"img/{p.name}": p for p in PRESETS.glob("*.jpg")}
+    config = write_site(root, cache, {"index.md": "# Home\n", "article.md": page}, plugin_options=PLUGIN,
+                        images=images, site_url=site_url)
+    config.write_text(config.read_text() + MARKDOWN)
+    return config
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory, model_cache):
+    root = tmp_path_factory.mktemp("article")
+    config = article_site(root, model_cache)
+    first = mkdocs_build(config)
+    return root, config, first, (root / "site" / "article" / "index.html").read_text()
+
+
+def test_math_is_rendered(built):
+    html = built[3]
+    assert "$$" not in html and "\\(" not in html and 'class="arithmatex"' not in html
+    assert html.count('class="katex"') >= 2 and html.count('class="katex-display"') == 1
+    assert "<math" in html  # MathML for screen readers
+    site = built[0] / "site"
+    assert (site / "assets" / "sanet" / "katex" / "katex.min.css").is_file()
+    assert list((site / "assets" / "sanet" / "katex" / "fonts").glob("KaTeX_Main-Regular.woff2"))
+    assert not re.search(r'(src|href)="https?://', html.split('<div class="md-content"')[1].split("</article>")[0])
+
+
+def test_figure_row(built):
+    html = built[3]
+    row = re.search(r'<div class="sanet-row">(.*?)</div>', html, re.S).group(1)
+    figures = re.findall(r'<figure class="sanet-figure sanet-figure--third">.*?</figure>', row, re.S)
+    assert len(figures) == 3
+    assert '<figcaption>A cat &amp; a &lt;caption&gt;.</figcaption>' in figures[0]
+    assert 'alt="Cat" loading="lazy"' in figures[0] and 'href="../img/content-cat.jpg"' in figures[0]
+    assert 'alt="Mosaic."' in figures[2]  # alt defaults to the caption
+
+
+def test_architecture_svg_has_the_real_counts(built):
+    html = built[3]
+    svg = re.search(r"<svg viewBox=\"0 0 980 300\".*?</svg>", html, re.S).group(0)
+    counts = architecture.parameter_counts("vgg16")
+    assert "64×64×512" in svg and "32×32×512" in svg and "VGG16" in svg
+    caption = re.search(r'<figure class="sanet-architecture">.*?<figcaption>(.*?)</figcaption>', html, re.S).group(1)
+    for part in architecture.PARTS:
+        assert f"{counts[part]:,}" in caption
+    assert f"{sum(counts.values()):,} parameters in all" in svg
+
+
+def test_model_card(built):
+    html = built[3]
+    card = re.search(r'<div class="sanet-model-card">(.*?)</div>', html, re.S).group(1)
+    assert "float16" in card and "untrained" in card
+    assert "<td>encoder</td><td>9,995,072</td><td>20.0 MB</td><td>301.4</td>" in card
+
+
+def test_citations(built):
+    html = built[3]
+    assert html.count('href="#ref-park2019sanet"') == 2 and ">[1]</a>" in html and ">[2]</a>" in html
+    references = re.search(r'<ol class="sanet-references">(.*?)</ol>', html, re.S).group(1)
+    items = re.findall(r'<li id="ref-([\w.:-]+)">(.*?)</li>', references, re.S)
+    assert [key for key, _ in items] == ["park2019sanet", "simonyan2015vgg"]
+    assert "Style-Attentional" in items[0][1] or "style-attentional" in items[0][1]
+
+
+def test_results_grid_comes_from_the_cache(built, model_cache):
+    root, config, first, html = built
+    urls = re.findall(r'<a class="sanet-figure__zoom" href="([^"]+/results/[0-9a-f]+\.png)"', html)
+    assert len(urls) == 2
+    for url in urls:
+        assert (root / "site" / "article" / url).resolve().is_file()
+    assert "results grid: computed 2 pictures" in first.stderr or "results grid: 2 pictures from the cache" in first.stderr
+    # A second build: the pictures come from the cache, and TensorFlow is never imported.
+    script = ("import logging, sys; logging.basicConfig(level=logging.INFO)\n"
+              "from mkdocs.commands.build import build; from mkdocs.config import load_config\n"
+              "build(load_config(sys.argv[1]))\n"
+              "print('IMPORTED:' + ','.join(m for m in ('tensorflow', 'tensorflowjs') if m in sys.modules))")
+    warm = subprocess.run([sys.executable, "-c", script, str(config)], capture_output=True, text=True, cwd=root)
+    assert warm.returncode == 0, warm.stderr[-2000:]
+    assert "results grid: 2 pictures from the cache" in warm.stderr
+    assert "IMPORTED:\n" in warm.stdout
+
+
+@pytest.mark.parametrize("line, tag, message", [
+    (3, '<% cite nobody2020 %>', "docs/article.md:3: unknown citation key 'nobody2020'"),
+    (3, '<% figure src="img/missing.png" caption="x" %>',
+     'docs/article.md:3: src="img/missing.png": no such file in docs_dir'),
+    (3, '<% figure src="img/content-cat.jpg" %>', "docs/article.md:3: 'figure' needs caption"),
+    (3, '<% figure src="img/content-cat.jpg" caption="x" width="1/4" %>',
+     "docs/article.md:3: 'figure' attribute width=\"1/4\": expected one of 1/3, 1/2, 2/3, full"),
+    (3, '<% row %>', "docs/article.md:3: row without an endrow after it"),
+    (3, '<% sanet_results contents="img/content-cat.jpg" %>', "docs/article.md:3: 'sanet_results' needs styles"),
+])
+def test_errors_name_page_and_line(tmp_path, line, tag, message):
+    config = article_site(tmp_path, tmp_path / "cache", page=f"# A\n\n{tag}\n")
+    result = mkdocs_build(config, check=False)
+    assert result.returncode != 0
+    assert message in result.stderr, result.stderr[-1500:]
+
+
+def test_math_error_names_page_and_line(tmp_path):
+    config = article_site(tmp_path, tmp_path / "cache", page="# A\n\nText.\n\n$$\n\\frac{1}{\n$$\n")
+    result = mkdocs_build(config, check=False)
+    assert result.returncode != 0
+    assert "docs/article.md:6: math error in '\\frac{1}{'" in result.stderr, result.stderr[-1500:]
+
+
+@pytest.mark.browser
+def test_layout_at_desktop_and_phone_width(built, browser, serve, tmp_path):
+    """Screenshots at 1280 and 390 px: the row's figures side by side, then stacked."""
+    root = built[0]
+    # Instant navigation is not needed here: serve the built site as it is.
+    url = serve(root / "site")
+    tops = {}
+    for width in (1280, 390):
+        browser.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                                {"width": width, "height": 900, "deviceScaleFactor": 1, "mobile": width < 500})
+        try:
+            browser.get(url + "article/")
+            boxes = browser.execute_script("""
+                return [...document.querySelectorAll('.sanet-row .sanet-figure')].map(f => {
+                    const b = f.getBoundingClientRect(); return [b.top, b.left, b.width]; });""")
+            browser.execute_script("document.querySelector('.sanet-row').scrollIntoView()")
+            browser.save_screenshot(str(tmp_path / f"article-{width}.png"))
+            shutil.copy(tmp_path / f"article-{width}.png", root / f"article-{width}.png")
+            overflow = browser.execute_script("return document.documentElement.scrollWidth")
+        finally:
+            browser.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
+        tops[width] = boxes
+        assert overflow <= width
+    desktop, phone = tops[1280], tops[390]
+    assert len({round(top) for top, _, _ in desktop}) == 1, "at 1280 px the figures share a line"
+    assert len({round(left) for _, left, _ in desktop}) == 3
+    assert [top for top, _, _ in phone] == sorted(top for top, _, _ in phone)
+    assert len({round(left) for _, left, _ in phone}) == 1, "at 390 px the figures are stacked"
+    assert all(w > 300 for _, _, w in phone)
