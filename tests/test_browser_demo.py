@@ -132,6 +132,9 @@ def test_phone_width_and_dark_palette(browser, demo_site):
                             {"features": [{"name": "prefers-color-scheme", "value": "dark"}]})
     try:
         browser.get(demo_site + "demo/")
+        # mkdocs-material keeps the palette of earlier visits in localStorage: start afresh.
+        browser.execute_script("localStorage.clear();")
+        browser.get(demo_site + "demo/")
         WebDriverWait(browser, 30).until(lambda d: d.find_elements(By.CSS_SELECTOR, "#sanet-demo-1[data-sanet-ready]"))
         layout = browser.execute_script("""
             const demo = document.getElementById('sanet-demo-1');
