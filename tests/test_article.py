@@ -11,7 +11,7 @@ import sys
 import pytest
 
 from conftest import PRESETS, ROOT, mkdocs_build, write_site
-from mkdocs_sanet import architecture
+from mkdocs_sanet import architecture, article
 
 ARTICLE = """\
 # Article
@@ -94,6 +94,14 @@ def test_architecture_svg_has_the_real_counts(built):
     for part in architecture.PARTS:
         assert f"{counts[part]:,}" in caption
     assert f"{sum(counts.values()):,} parameters in all" in svg
+
+
+def test_architecture_of_imported_checkpoints():
+    """The figure follows the model in use: the original checkpoints' VGG19 encoder."""
+    svg = article.architecture_svg("vgg19", "sanet")
+    counts = architecture.parameter_counts("vgg19")
+    assert "VGG19-normalised" in svg and "14 convs to relu5_1" in svg
+    assert f"encoder {counts['encoder']:,}" in svg and counts["encoder"] != architecture.parameter_counts("vgg16")["encoder"]
 
 
 def test_model_card(built):
@@ -183,3 +191,11 @@ def test_layout_at_desktop_and_phone_width(built, browser, serve, tmp_path):
     assert [top for top, _, _ in phone] == sorted(top for top, _, _ in phone)
     assert len({round(left) for _, left, _ in phone}) == 1, "at 390 px the figures are stacked"
     assert all(w > 300 for _, _, w in phone)
+    # A click gives the larger view; another closes it.
+    browser.get(url + "article/")
+    browser.execute_script("document.querySelector('.sanet-row .sanet-figure__zoom').click()")
+    shown = browser.execute_script(
+        "const d = document.querySelector('dialog.sanet-lightbox'); return d && d.open && d.querySelector('img').src")
+    assert shown and shown.endswith("/img/content-cat.jpg")
+    browser.execute_script("document.querySelector('dialog.sanet-lightbox').click()")
+    assert browser.execute_script("return document.querySelector('dialog.sanet-lightbox') === null")
