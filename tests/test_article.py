@@ -9,6 +9,7 @@ import subprocess
 import sys
 
 import pytest
+from selenium.webdriver.support.ui import WebDriverWait
 
 from conftest import PRESETS, ROOT, mkdocs_build, write_site
 from mkdocs_sanet import architecture, article
@@ -198,4 +199,5 @@ def test_layout_at_desktop_and_phone_width(built, browser, serve, tmp_path):
         "const d = document.querySelector('dialog.sanet-lightbox'); return d && d.open && d.querySelector('img').src")
     assert shown and shown.endswith("/img/content-cat.jpg")
     browser.execute_script("document.querySelector('dialog.sanet-lightbox').click()")
-    assert browser.execute_script("return document.querySelector('dialog.sanet-lightbox') === null")
+    WebDriverWait(browser, 5).until(
+        lambda d: d.execute_script("return document.querySelector('dialog.sanet-lightbox') === null"))
