@@ -21,8 +21,8 @@ from .weights import ModelSource
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
-# The source files whose code decides what an entry holds.
-_CODE = ("architecture.py", "model.py", "export.py", "weights.py")
+# The source files whose code decides what an entry (and a results picture) holds.
+_CODE = ("architecture.py", "model.py", "export.py", "weights.py", "checkpoints.py", "pipeline.py")
 _TMP_PREFIX = ".tmp-"
 
 
