@@ -1,9 +1,11 @@
 """Math rendered at build time: pymdownx.arithmatex (generic mode) marks `$...$` and `$$...$$`;
 KaTeX (the npm package, run once per page with Node.js) turns them into HTML and MathML. The
-page then needs only KaTeX's stylesheet and fonts, which the site serves itself."""
+page then needs only KaTeX's stylesheet and fonts, which the site serves itself. Rendered
+formulas are cached by hash, so a warm build starts no Node.js at all."""
 
 from __future__ import annotations
 
+import hashlib
 import html
 import json
 import os
@@ -42,23 +44,34 @@ def has_math(page_html: str) -> bool:
     return 'class="arithmatex"' in page_html
 
 
-def render(page_html: str, node_modules: Path) -> str:
+def render(page_html: str, node_modules: Path, cache_dir: Path) -> str:
     """Every arithmatex formula of the page, rendered by KaTeX."""
     found = [(m, False) for m in INLINE.finditer(page_html)] + [(m, True) for m in DISPLAY.finditer(page_html)]
     if not found:
         return page_html
     formulas = [(html.unescape(m.group("tex")).strip(), display) for m, display in found]
-    if not (node_modules / "katex" / "package.json").is_file():
+    package = node_modules / "katex" / "package.json"
+    if not package.is_file():
         raise FileNotFoundError(f"{node_modules / 'katex'}: KaTeX not found. Run `npm ci` beside package.json")
-    result = subprocess.run(["node", "-e", _RENDER], input=json.dumps(formulas), capture_output=True, text=True,
-                            env={**os.environ, "NODE_PATH": str(node_modules)})
-    if result.returncode != 0:
-        raise RuntimeError(f"KaTeX failed: {result.stderr.strip()[-500:]}")
-    rendered = json.loads(result.stdout)
+    version = json.loads(package.read_text())["version"]
+    paths = [cache_dir / (hashlib.sha256(f"{version}\0{display}\0{tex}".encode()).hexdigest()[:32] + ".html")
+             for tex, display in formulas]
+    missing = [i for i, path in enumerate(paths) if not path.is_file()]
+    if missing:
+        result = subprocess.run(["node", "-e", _RENDER], input=json.dumps([formulas[i] for i in missing]),
+                                capture_output=True, text=True, env={**os.environ, "NODE_PATH": str(node_modules)})
+        if result.returncode != 0:
+            raise RuntimeError(f"KaTeX failed: {result.stderr.strip()[-500:]}")
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        for i, out in zip(missing, json.loads(result.stdout)):
+            if "error" in out:
+                raise FormulaError(formulas[i][0], out["error"])
+            tmp = paths[i].with_suffix(f".tmp-{os.getpid()}")
+            tmp.write_text(out["html"])
+            os.replace(tmp, paths[i])
     replacements = {}
-    for (match, display), (tex, _), out in zip(found, formulas, rendered):
-        if "error" in out:
-            raise FormulaError(tex, out["error"])
-        replacements[match.group(0)] = out["html"] if not display else f'<div class="sanet-math">{out["html"]}</div>'
+    for (match, display), path in zip(found, paths):
+        rendered = path.read_text()
+        replacements[match.group(0)] = f'<div class="sanet-math">{rendered}</div>' if display else rendered
     return re.sub("|".join(re.escape(k) for k in sorted(replacements, key=len, reverse=True)),
                   lambda m: replacements[m.group(0)], page_html)

@@ -187,7 +187,7 @@ class SANetPlugin(BasePlugin[SANetConfig]):
         head = ""
         if formulas.has_math(html):
             try:
-                html = formulas.render(html, self.runtime_dir)
+                html = formulas.render(html, self.runtime_dir, self.cache.root / "math")
             except formulas.FormulaError as error:
                 line = page.file.content_string[: page.file.content_string.find(error.tex)].count("\n") + 1
                 raise PluginError(f"{self._where(page)}:{line}: math error in '{error.tex}': {error.message}") from None

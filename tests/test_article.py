@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -128,15 +129,18 @@ def test_results_grid_comes_from_the_cache(built, model_cache):
     for url in urls:
         assert (root / "site" / "article" / url).resolve().is_file()
     assert "results grid: computed 2 pictures" in first.stderr or "results grid: 2 pictures from the cache" in first.stderr
-    # A second build: the pictures come from the cache, and TensorFlow is never imported.
+    # A second build: the pictures and formulas come from the cache; TensorFlow is never imported.
     script = ("import logging, sys; logging.basicConfig(level=logging.INFO)\n"
               "from mkdocs.commands.build import build; from mkdocs.config import load_config\n"
               "build(load_config(sys.argv[1]))\n"
               "print('IMPORTED:' + ','.join(m for m in ('tensorflow', 'tensorflowjs') if m in sys.modules))")
-    warm = subprocess.run([sys.executable, "-c", script, str(config)], capture_output=True, text=True, cwd=root)
+    # No node on the PATH either: the formulas come from the cache too.
+    warm = subprocess.run([sys.executable, "-c", script, str(config)], capture_output=True, text=True, cwd=root,
+                          env={**os.environ, "PATH": "/nonexistent"})
     assert warm.returncode == 0, warm.stderr[-2000:]
     assert "results grid: 2 pictures from the cache" in warm.stderr
     assert "IMPORTED:\n" in warm.stdout
+    assert list((model_cache / "math").glob("*.html")), "rendered formulas are cached too"
 
 
 @pytest.mark.parametrize("line, tag, message", [
