@@ -184,23 +184,25 @@ class SANetPlugin(BasePlugin[SANetConfig]):
         html = tags.substitute(html, found, lambda tag: renderers[tag.name](tag))
         if self.bibliography is not None:
             html += citations.references(self.bibliography)
-        head = ""
+        assets = ""
         if formulas.has_math(html):
             try:
                 html = formulas.render(html, self.runtime_dir, self.cache.root / "math")
             except formulas.FormulaError as error:
-                line = page.file.content_string[: page.file.content_string.find(error.tex)].count("\n") + 1
+                source = page.file.content_string
+                found_at = max(source.find(error.tex), source.find(error.tex.splitlines()[0]), 0)
+                line = source.count("\n", 0, found_at) + 1
                 raise PluginError(f"{self._where(page)}:{line}: math error in '{error.tex}': {error.message}") from None
             except FileNotFoundError as error:
                 raise PluginError(f"mkdocs.yml: sanet: runtime_dir: {error}") from None
             self.page_math.add(page.file.src_uri)
-            head += f'<link rel="stylesheet" href="{assets_url}/katex/katex.min.css">'
+            assets += f'<link rel="stylesheet" href="{assets_url}/katex/katex.min.css">'
         if any(tag.name in ARTICLE_TAGS for tag in found):
-            head += (f'<link rel="stylesheet" href="{assets_url}/sanet-article.css">'
+            assets += (f'<link rel="stylesheet" href="{assets_url}/sanet-article.css">'
                      f'<script src="{assets_url}/sanet-article.js"></script>')
         if any(tag.name == "sanet_demo" for tag in found):
-            head += page_assets.asset_tags(assets_url)
-        return html + head
+            assets += page_assets.asset_tags(assets_url)
+        return html + assets
 
     def _render_demo(self, tag: tags.Tag, page, assets_url: str) -> str:
         a = tag.attributes
