@@ -136,6 +136,7 @@ def copy_folder(source: Path, target: Path) -> Path:
     return target
 
 
+@pytest.mark.filterwarnings("ignore:Detected pickle protocol:UserWarning")
 def test_truncated_wrong_and_mismatched_files(pth_folder, tmp_path):
     truncated = copy_folder(pth_folder, tmp_path / "truncated")
     data = (truncated / "decoder_iter_500000.pth").read_bytes()
