@@ -42,11 +42,24 @@ class ModelSource:
         digest = hashlib.sha256()
         digest.update(f"{self.encoder}\0{self.untrained_seed}\0".encode())
         for path in self.files:
-            digest.update(path.name.encode() + b"\0")
-            with open(path, "rb") as f:
-                for chunk in iter(lambda: f.read(1 << 20), b""):
-                    digest.update(chunk)
+            digest.update(path.name.encode() + b"\0" + _file_hash(path))
         return digest.hexdigest()
+
+
+# `mkdocs serve` rebuilds in one process: hash each weights file once while it is unchanged.
+_FILE_HASHES: dict[tuple, bytes] = {}
+
+
+def _file_hash(path: Path) -> bytes:
+    stat = path.stat()
+    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+    if key not in _FILE_HASHES:
+        digest = hashlib.sha256()
+        with open(path, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                digest.update(chunk)
+        _FILE_HASHES[key] = digest.digest()
+    return _FILE_HASHES[key]
 
 
 def hed_vgg16_weights_path() -> Path:
