@@ -66,6 +66,17 @@ def _rebuild_parameter(data, *_):
     return data
 
 
+class _Shape:
+    """A tensor's shape, read without its storage (to recognise a checkpoint cheaply)."""
+
+    def __init__(self, shape):
+        self.shape = tuple(shape)
+
+
+def _rebuild_shape(storage, offset, size, *_):
+    return _Shape(size)
+
+
 class _TensorsOnly(pickle.Unpickler):
     """Knows OrderedDict, tensors and storages; nothing else can be named, let alone called."""
 
@@ -75,12 +86,15 @@ class _TensorsOnly(pickle.Unpickler):
         ("torch._utils", "_rebuild_parameter"): _rebuild_parameter,
     }
 
-    def __init__(self, data: bytes, read_storage, path: Path):
+    def __init__(self, data: bytes, read_storage, path: Path, shapes_only: bool = False):
         super().__init__(io.BytesIO(data))
         self.read_storage = read_storage
         self.path = path
+        self.shapes_only = shapes_only
 
     def find_class(self, module, name):
+        if self.shapes_only and (module, name) == ("torch._utils", "_rebuild_tensor_v2"):
+            return _rebuild_shape
         if (module, name) in self.ALLOWED:
             return self.ALLOWED[(module, name)]
         if module == "torch" and name in _DTYPES:
@@ -96,11 +110,14 @@ class _TensorsOnly(pickle.Unpickler):
         dtype = _DTYPES.get(getattr(storage_type, "name", ""))
         if dtype is None:
             raise CheckpointError(f"{self.path}: unsupported storage type {getattr(storage_type, 'name', storage_type)}")
+        if self.shapes_only:
+            return None
         return np.frombuffer(self.read_storage(str(key)), dtype=np.dtype(dtype).newbyteorder("<"))
 
 
-def read_pth(path: Path) -> dict[str, np.ndarray]:
-    """A state dict from a .pth, as NumPy arrays, without running anything in it."""
+def read_pth(path: Path, shapes_only: bool = False) -> dict[str, np.ndarray]:
+    """A state dict from a .pth, as NumPy arrays, without running anything in it. With
+    shapes_only, objects with just a .shape: the storages are not read."""
     try:
         with open(path, "rb") as f:
             is_zip = f.read(4) == b"PK\x03\x04"
@@ -119,7 +136,7 @@ def read_pth(path: Path) -> dict[str, np.ndarray]:
             if byteorder != "little":
                 raise CheckpointError(f"{path}: big-endian checkpoints are not supported")
             state = _TensorsOnly(archive.read(pickles[0]),
-                                 lambda key: archive.read(f"{prefix}data/{key}"), path).load()
+                                 lambda key: archive.read(f"{prefix}data/{key}"), path, shapes_only).load()
     except (zipfile.BadZipFile, KeyError, EOFError, pickle.UnpicklingError) as error:
         raise CheckpointError(f"{path}: truncated or damaged checkpoint ({error})") from None
     return _flat_arrays(state, path)
@@ -145,10 +162,18 @@ def _read_legacy(path: Path) -> dict[str, np.ndarray]:
 def _flat_arrays(state, path: Path) -> dict[str, np.ndarray]:
     if not isinstance(state, dict):
         raise CheckpointError(f"{path}: expected a state dict (names to tensors), found {type(state).__name__}")
-    return {str(k): np.asarray(v) for k, v in state.items() if isinstance(v, np.ndarray)}
+    return {str(k): v for k, v in state.items() if isinstance(v, (np.ndarray, _Shape))}
 
 
-def read_file(path: Path) -> dict[str, np.ndarray]:
+def read_file(path: Path, shapes_only: bool = False) -> dict[str, np.ndarray]:
+    if path.suffix == ".safetensors" and shapes_only:
+        from safetensors import SafetensorError, safe_open
+
+        try:
+            with safe_open(str(path), framework="numpy") as f:
+                return {key: _Shape(f.get_slice(key).get_shape()) for key in f.keys()}
+        except (SafetensorError, OSError) as error:
+            raise CheckpointError(f"{path}: not a readable safetensors file ({error})") from None
     if path.suffix == ".safetensors":
         from safetensors import SafetensorError
         from safetensors.numpy import load_file
@@ -178,11 +203,13 @@ def find(folder: Path) -> dict[str, Path] | None:
     if not candidates:
         return None
     for path in candidates:
-        kind = kind_of(read_file(path))
+        # Keys and shapes only: every build resolves the model, only a cold one reads the weights.
+        shapes = read_file(path, shapes_only=True)
+        kind = kind_of(shapes)
         if kind is None:
             raise CheckpointError(
                 f"{path}: neither vgg_normalised, decoder nor transformer: its keys "
-                f"({', '.join(list(read_file(path))[:4])}, ...) match none of the original SANet checkpoints")
+                f"({', '.join(list(shapes)[:4])}, ...) match none of the original SANet checkpoints")
         if kind in found:
             raise CheckpointError(f"{folder}: two {kind} checkpoints: {found[kind].name} and {path.name}")
         found[kind] = path

@@ -98,11 +98,11 @@ def resolve(model: str, base_dir: Path | None = None) -> ModelSource:
     if not path.is_file():
         raise WeightsError(f"{path}: no such weights file (expected 'default', or a folder with {WEIGHTS_FILE} "
                            f"or with the original SANet checkpoints)")
-    encoder = _read_npz(path).get("meta/encoder")
-    encoder = str(encoder) if encoder is not None else "vgg16"
+    names, encoder = _npz_header(path)
     if encoder not in architecture.ENCODERS:
         raise WeightsError(f"{path}: meta/encoder is {encoder!r}, expected one of {sorted(architecture.ENCODERS)}")
-    files = (hed_vgg16_weights_path(), path) if encoder == "vgg16" and not _has_encoder(path) else (path,)
+    has_encoder = any(name.startswith("encoder/") for name in names)
+    files = (hed_vgg16_weights_path(), path) if encoder == "vgg16" and not has_encoder else (path,)
     return ModelSource(path.parent.name, encoder, files, trained=True)
 
 
@@ -114,8 +114,14 @@ def _read_npz(path: Path) -> dict[str, np.ndarray]:
         raise WeightsError(f"{path}: not a readable .npz weights file ({error})") from None
 
 
-def _has_encoder(path: Path) -> bool:
-    return any(name.startswith("encoder/") for name in _read_npz(path))
+def _npz_header(path: Path) -> tuple[list[str], str]:
+    """The array names and meta/encoder of a weights.npz, without reading the weights."""
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            encoder = str(data["meta/encoder"]) if "meta/encoder" in data.files else "vgg16"
+            return list(data.files), encoder
+    except (OSError, ValueError) as error:
+        raise WeightsError(f"{path}: not a readable .npz weights file ({error})") from None
 
 
 def read_hed_vgg16(path: Path) -> dict[str, np.ndarray]:
