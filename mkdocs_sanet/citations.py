@@ -1,10 +1,21 @@
 """Citations: `<% cite key %>` against a BibTeX file, numbered by first use on the page, and a
-references section at the end of the page, formatted by pybtex's plain style."""
+references section at the end of the page, formatted by pybtex's plain style.
+
+BibTeX is pasted from anywhere, so nothing in it reaches the page unescaped: text is escaped,
+links (url, doi, eprint, and any other pybtex makes) are http(s) only, percent-encoded and
+escaped as attribute values; any other link is shown as text."""
 
 from __future__ import annotations
 
 import html
 from pathlib import Path
+from urllib.parse import quote, urlsplit
+
+# Characters a URL may keep as they are; everything else (quotes, <, >, spaces...) is percent-encoded.
+URL_SAFE = "/:?#[]@!$&'()*+,;=%~-._"
+# Links pybtex's plain style builds as prefix + the field as written: the field is encoded as one path.
+BUILT_LINKS = ("https://doi.org/", "https://arxiv.org/abs/")
+TAGS = {"em", "strong", "b", "i", "sup", "sub", "code"}
 
 
 class BibliographyError(ValueError):
@@ -36,8 +47,48 @@ class Bibliography:
             entries = [self.database.entries[k] for k in missing]
             # The style sorts the entries: match them back by key, not by position.
             for entry in style.format_entries(entries):
-                self._formatted[entry.key] = entry.text.render_as("html")
+                self._formatted[entry.key] = entry.text.render(_safe_backend())
         return {k: self._formatted[k] for k in keys}
+
+
+def safe_url(url: str) -> str | None:
+    """An http(s) URL made safe for an href (percent-encoded, then attribute-escaped), or None."""
+    url = url.strip()
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return None
+    if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
+        return None
+    for prefix in BUILT_LINKS:
+        if url.startswith(prefix):
+            return html.escape(prefix + quote(url[len(prefix):], safe="/:;()"), quote=True)
+    return html.escape(quote(url, safe=URL_SAFE), quote=True)
+
+
+def _safe_backend():
+    """pybtex's HTML backend, with links checked and escaped and only harmless tags."""
+    from pybtex.backends.html import Backend
+
+    class SafeBackend(Backend):
+        def format_str(self, text):
+            return html.escape(text, quote=True)
+
+        def format_protected(self, text):
+            return f'<span class="bibtex-protected">{text}</span>'
+
+        def format_tag(self, tag, text):
+            if tag not in TAGS:
+                return text
+            return f"<{tag}>{text}</{tag}>" if text else ""
+
+        def format_href(self, url, text, external=False):
+            href = safe_url(url)
+            if href is None:
+                return text
+            return f'<a href="{href}" rel="noopener">{text}</a>' if text else ""
+
+    return SafeBackend()
 
 
 class PageCitations:

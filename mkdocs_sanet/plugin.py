@@ -91,14 +91,9 @@ class SANetPlugin(BasePlugin[SANetConfig]):
     def on_page_markdown(self, markdown, page, config, files):
         if not self.config.enabled:
             return markdown
-        offset = self._line_offset(markdown, page)
         try:
-            try:
-                text, found = tags.extract(markdown, tags.SPECS)
-            except tags.TagError as error:
-                raise tags.TagError(error.line + offset, error.message) from None
-            for tag in found:
-                tag.line += offset
+            text, found = tags.extract(markdown, tags.SPECS, first_line=self._line_offset(markdown, page) + 1)
+            tags.check_page(found)
             self._prepare(found, page, files)
         except tags.TagError as error:
             raise PluginError(f"{self._where(page)}:{error.line}: {error.message}") from None
@@ -109,18 +104,9 @@ class SANetPlugin(BasePlugin[SANetConfig]):
         return text
 
     def _prepare(self, found: list[tags.Tag], page, files) -> None:
-        """Checks that need the page: ids, paths inside docs_dir, citation keys, rows."""
-        ids = set()
-        open_row = None
-        demos = 0
+        """Checks that need the site: paths inside docs_dir, citation keys."""
         for tag in found:
             a = tag.attributes
-            if tag.name == "sanet_demo":
-                demos += 1
-                a.setdefault("id", f"sanet-demo-{demos}")
-                if a["id"] in ids:
-                    raise tags.TagError(tag.line, f"id \"{a['id']}\" is used twice on this page")
-                ids.add(a["id"])
             for key in ("content", "style", "src"):
                 if key in a:
                     a[key] = self._docs_image(a[key], page, files, tag.line, key)
@@ -132,16 +118,6 @@ class SANetPlugin(BasePlugin[SANetConfig]):
                     raise tags.TagError(tag.line, "cite needs a bibliography: set the plugin's bibliography option")
                 if a["key"] not in self.bibliography:
                     raise tags.TagError(tag.line, f"unknown citation key '{a['key']}' (not in {self.bibliography.path})")
-            if tag.name == "row":
-                if open_row is not None:
-                    raise tags.TagError(tag.line, f"row inside the row opened on line {open_row.line}")
-                open_row = tag
-            if tag.name == "endrow":
-                if open_row is None:
-                    raise tags.TagError(tag.line, "endrow without a row before it")
-                open_row = None
-        if open_row is not None:
-            raise tags.TagError(open_row.line, "row without an endrow after it")
 
     def _docs_image(self, value: str, page, files, line: int, key: str) -> page_assets.Preset:
         """A path inside docs_dir (relative to the page, or to docs_dir when it starts with /):
@@ -181,7 +157,11 @@ class SANetPlugin(BasePlugin[SANetConfig]):
             "sanet_results": lambda tag: self._render_results(tag, page, assets_url),
             "cite": lambda tag: citations.cite(tag.attributes["key"]),
         }
-        html = tags.substitute(html, found, lambda tag: renderers[tag.name](tag))
+        try:
+            tags.settle_ids(html, found)
+            html = tags.substitute(html, found, lambda tag: renderers[tag.name](tag))
+        except tags.TagError as error:
+            raise PluginError(f"{self._where(page)}:{error.line}: {error.message}") from None
         if self.bibliography is not None:
             html += citations.references(self.bibliography)
         assets = ""
@@ -250,6 +230,17 @@ class SANetPlugin(BasePlugin[SANetConfig]):
         return [page_assets.Preset(page_assets.preset_label(path.name),
                                    get_relative_url(f"{page_assets.SITE_FOLDER}/presets/{path.name}", page.url))
                 for path in sorted(page_assets.BUILTIN_PRESETS.glob(f"{role}-*.jpg"))]
+
+    def on_post_page(self, output, page, config):
+        """A placeholder that reached the page's final HTML is a tag the plugin never rendered:
+        stop the build (a silent broken page is worse), whatever --strict says."""
+        if not self.config.enabled:
+            return output
+        left = tags.leftover(output)
+        if left is not None:
+            raise PluginError(f"{self._where(page)}: a sanet tag was not rendered: its placeholder '{left}' "
+                              f"is in the built page (a theme or plugin rendered the Markdown without this plugin)")
+        return output
 
     # -- the model -----------------------------------------------------------------------
 

@@ -1,8 +1,12 @@
 """The tag syntax: `<% name key="value" ... %>` in a Markdown page.
 
 Tags inside fenced code, indented code and inline code stay literal text, so a page can
-show the syntax. Each tag found is replaced by a placeholder word that Markdown leaves
-alone; the plugin swaps the placeholders for HTML once the page is rendered.
+show the syntax. The scanner knows the containers whose content is indented (admonitions,
+`??? details`, content tabs, list items): their indentation is not code. Each tag found is
+replaced by a placeholder that Markdown leaves alone: a block tag by a word in a paragraph of
+its own, inside the container it was written in; an inline tag by an empty `<span>`, which
+Markdown stashes as raw HTML and the table of contents strips from titles and anchor ids. The
+plugin swaps the placeholders for HTML once the page is rendered, in one pass.
 """
 
 from __future__ import annotations
@@ -15,9 +19,15 @@ TAG = re.compile(r"<%(?P<body>.*?)%>")
 ATTRIBUTE = re.compile(r"""\s*(?P<key>[A-Za-z_][\w-]*)\s*=\s*(?:"(?P<dq>[^"]*)"|'(?P<sq>[^']*)')""")
 NAME = re.compile(r"\s*(?P<name>[A-Za-z_]\w*)")
 BARE = re.compile(r"\s*(?P<word>[\w.:-]+)(?=\s|$)")
-FENCE = re.compile(r"^(?P<indent> {0,3})(?P<fence>`{3,}|~{3,})")
-LIST_ITEM = re.compile(r"^\s{0,3}([*+-]|\d+[.)])\s")
-PLACEHOLDER = "SANETTAG{:04d}X"
+FENCE = re.compile(r"(?P<fence>`{3,}|~{3,})")
+# Lines whose content continues indented by 4: an admonition, a details block, a content tab, a list item.
+CONTAINER = re.compile(r"""(?:!!!|\?\?\?\+?)\s*[\w-]|===[!+]?\s+["']|(?:[*+-]|\d+[.)])(?:\s|$)""")
+BLOCK_PLACEHOLDER = "SANETTAG{}X"
+INLINE_PLACEHOLDER = '<span data-sanet-tag="{}"></span>'
+# Every placeholder in rendered HTML; a block placeholder takes the paragraph around it.
+PLACEHOLDERS = re.compile(r'<p>\s*SANETTAG(?P<p>\d+)X\s*</p>|SANETTAG(?P<word>\d+)X|'
+                          r'<span data-sanet-tag="(?P<span>\d+)"></span>')
+HTML_ID = re.compile(r"""\sid=["']([^"']*)["']""")
 
 
 class TagError(ValueError):
@@ -36,6 +46,8 @@ class Tag:
     line: int
     placeholder: str
     block: bool  # alone on its line: rendered as a block, not inside a paragraph
+    index: int = 0  # the number in its placeholder
+    default_id: bool = False  # the demo's id was chosen by settle_ids, not by the author
 
 
 @dataclass
@@ -48,37 +60,47 @@ class TagSpec:
     required: tuple[str, ...] = ()
 
 
-def _code_lines(lines: list[str]) -> set[int]:
-    """Indexes of lines inside fenced or indented code blocks."""
+def _scan(lines: list[str]) -> tuple[set[int], list[int]]:
+    """Indexes of lines inside fenced or indented code, and the indentation of the container
+    (admonition, details, tab, list item; 0 outside any) that each line belongs to."""
     code: set[int] = set()
+    bases = [0] * len(lines)
+    containers: list[int] = []  # content indentation of each open container, innermost last
     fence = None
-    in_list = False
     previous_blank = True
     previous_code = False
     for i, line in enumerate(lines):
+        expanded = line.expandtabs(4)
+        stripped = expanded.lstrip()
+        indent = len(expanded) - len(stripped)
         if fence:
             code.add(i)
-            stripped = line.strip()
-            if stripped.startswith(fence[0]) and set(stripped) == {fence[0]} and len(stripped) >= len(fence):
+            text = stripped.rstrip()
+            if text.startswith(fence[0]) and set(text) == {fence[0]} and len(text) >= len(fence):
                 fence = None
             continue
-        match = FENCE.match(line)
+        if not stripped:
+            bases[i] = containers[-1] if containers else 0
+            previous_blank = True
+            continue
+        while containers and indent < containers[-1]:
+            containers.pop()
+        bases[i] = base = containers[-1] if containers else 0
+        if indent - base >= 4:
+            # Indented code after a blank line (or more of it); otherwise a paragraph's continuation.
+            previous_code = previous_blank or previous_code
+            if previous_code:
+                code.add(i)
+            previous_blank = False
+            continue
+        previous_blank = previous_code = False
+        match = FENCE.match(stripped)
         if match:
             fence = match.group("fence")
             code.add(i)
-            previous_blank = previous_code = False
-            continue
-        blank = not line.strip()
-        indented = line.startswith("    ") or line.startswith("\t")
-        if indented and not blank and not in_list and (previous_blank or previous_code):
-            code.add(i)
-            previous_code = True
-        elif not blank:
-            previous_code = False
-            if not indented:
-                in_list = bool(LIST_ITEM.match(line))
-        previous_blank = blank
-    return code
+        elif CONTAINER.match(stripped):
+            containers.append(indent + 4)
+    return code, bases
 
 
 def _inline_code_spans(line: str) -> list[tuple[int, int]]:
@@ -144,37 +166,46 @@ def parse_tag(body: str, line: int, specs: dict[str, TagSpec]) -> tuple[str, dic
     return name, attributes
 
 
-def extract(markdown: str, specs: dict[str, TagSpec], first_index: int = 0) -> tuple[str, list[Tag]]:
-    """Replace each tag outside code by a placeholder; return the new text and the tags."""
+def extract(markdown: str, specs: dict[str, TagSpec], first_index: int = 0,
+            first_line: int = 1) -> tuple[str, list[Tag]]:
+    """Replace each tag outside code by a placeholder; return the new text and the tags.
+    `first_line` is the number, in the page's file, of the Markdown's first line."""
     lines = markdown.split("\n")
-    code = _code_lines(lines)
+    code, bases = _scan(lines)
     tags: list[Tag] = []
     for i, line in enumerate(lines):
         if i in code or "<%" not in line:
             continue
+        number = first_line + i
         spans = _inline_code_spans(line)
         out = []
         position = 0
         for match in TAG.finditer(line):
             if any(start <= match.start() < end for start, end in spans):
                 continue
-            name, attributes = parse_tag(match.group("body"), i + 1, specs)
+            name, attributes = parse_tag(match.group("body"), number, specs)
             alone = not (line[: match.start()].strip() or line[match.end():].strip())
             if specs[name].block and not alone:
-                raise TagError(i + 1, f"'{name}' must stand alone on its line")
-            placeholder = PLACEHOLDER.format(first_index + len(tags))
-            tags.append(Tag(name, attributes, i + 1, placeholder, alone))
-            out.append(line[position: match.start()])
-            # A block tag gets a paragraph of its own, however the author spaced the lines.
-            out.append(f"\n\n{placeholder}\n\n" if specs[name].block else placeholder)
+                raise TagError(number, f"'{name}' must stand alone on its line")
+            index = first_index + len(tags)
+            block = specs[name].block
+            placeholder = (BLOCK_PLACEHOLDER if block else INLINE_PLACEHOLDER).format(index)
+            tags.append(Tag(name, attributes, number, placeholder, alone, index))
+            if block:
+                # A paragraph of its own however the author spaced the lines, indented like the
+                # content of the container it was written in, so that it stays in there.
+                indent = " " * bases[i]
+                out.append(f"{indent}\n{indent}\n{indent}{placeholder}\n{indent}\n{indent}")
+            else:
+                out.append(line[position: match.start()] + placeholder)
             position = match.end()
         if out:
             rest = line[position:]
             if "<%" in _mask(rest, spans, position):
-                raise TagError(i + 1, "malformed tag: '<%' without a closing '%>' on the same line")
+                raise TagError(number, "malformed tag: '<%' without a closing '%>' on the same line")
             lines[i] = "".join(out) + rest
         elif "<%" in _mask(line, spans, 0):
-            raise TagError(i + 1, "malformed tag: '<%' without a closing '%>' on the same line")
+            raise TagError(number, "malformed tag: '<%' without a closing '%>' on the same line")
     return "\n".join(lines), tags
 
 
@@ -188,15 +219,72 @@ def _mask(text: str, spans: list[tuple[int, int]], offset: int) -> str:
 
 
 def substitute(html: str, tags: list[Tag], render: Callable[[Tag], str]) -> str:
-    """Swap each placeholder in the rendered page for its HTML; a block tag takes its <p> too."""
-    for tag in tags:
-        rendered = render(tag)
-        if tag.block:
-            html, count = re.subn(rf"<p>\s*{tag.placeholder}\s*</p>", lambda _: rendered, html)
-            if count:
-                continue
-        html = html.replace(tag.placeholder, rendered)
-    return html
+    """Swap every placeholder in the rendered page for its tag's HTML, in one pass over the page;
+    a block tag takes its <p> too. Each tag is rendered once, in the order its placeholder appears."""
+    by_index = {tag.index: tag for tag in tags}
+    rendered: dict[int, str] = {}
+
+    def replace(match: re.Match) -> str:
+        index = int(next(group for group in match.groups() if group is not None))
+        tag = by_index.get(index)
+        if tag is None:
+            return match.group(0)  # not this page's: check_rendered reports it
+        if index not in rendered:
+            rendered[index] = render(tag)
+        return rendered[index]
+
+    return PLACEHOLDERS.sub(replace, html) if tags else html
+
+
+def leftover(html: str) -> str | None:
+    """A placeholder left in a page's final HTML (a tag the plugin never rendered), if any."""
+    match = PLACEHOLDERS.search(html)
+    return match.group(0) if match else None
+
+
+def check_page(found: list[Tag]) -> None:
+    """The checks that need the whole page but no files: an id given to two demos, rows that do not close."""
+    ids: dict[str, int] = {}
+    open_row = None
+    for tag in found:
+        if tag.name == "sanet_demo" and "id" in tag.attributes and not tag.default_id:
+            given = tag.attributes["id"]
+            if given in ids:
+                raise TagError(tag.line, f"id \"{given}\" is used twice on this page (first on line {ids[given]})")
+            ids[given] = tag.line
+        if tag.name == "row":
+            if open_row is not None:
+                raise TagError(tag.line, f"row inside the row opened on line {open_row.line}")
+            open_row = tag
+        if tag.name == "endrow":
+            if open_row is None:
+                raise TagError(tag.line, "endrow without a row before it")
+            open_row = None
+    if open_row is not None:
+        raise TagError(open_row.line, "row without an endrow after it")
+
+
+def settle_ids(html: str, found: list[Tag]) -> None:
+    """Give each demo its HTML id against the ids of the rendered page (headings' included): an id
+    that the author gave and the page already uses is an error; a demo without one gets
+    `sanet-demo-N`, with the first N that is free."""
+    demos = [tag for tag in found if tag.name == "sanet_demo"]
+    if not demos:
+        return
+    taken = set(HTML_ID.findall(html))
+    for tag in demos:
+        if not tag.default_id and "id" in tag.attributes and tag.attributes["id"] in taken:
+            raise TagError(tag.line, f"id \"{tag.attributes['id']}\" is already the id of a heading or another "
+                                     f"element of this page: choose another id for the demo")
+    taken |= {tag.attributes["id"] for tag in demos if not tag.default_id and "id" in tag.attributes}
+    number = 0
+    for tag in demos:
+        if tag.default_id or "id" not in tag.attributes:
+            number += 1
+            while f"sanet-demo-{number}" in taken:
+                number += 1
+            tag.attributes["id"] = f"sanet-demo-{number}"
+            tag.default_id = True
 
 
 # -- attribute values ------------------------------------------------------------------------
@@ -220,7 +308,7 @@ def fraction(value: str) -> float:
         raise ValueError("expected a number from 0 to 1") from None
     if not 0.0 <= number <= 1.0:
         raise ValueError("expected a number from 0 to 1")
-    return number
+    return number + 0.0  # -0 is 0
 
 
 def identifier(value: str) -> str:
