@@ -47,6 +47,85 @@ def test_list_continuation_is_not_code():
     assert len(found) == 1
 
 
+@pytest.mark.parametrize("markdown, indent", [
+    ('!!! note\n\n    <% sanet_demo %>\n', 4),
+    ('!!! note "Title"\n    <% sanet_demo %>\n', 4),
+    ('???+ details "Open"\n    <% sanet_demo %>\n', 4),
+    ('=== "Demo"\n    <% sanet_demo %>\n', 4),
+    ('- item\n    <% sanet_demo %>\n', 4),
+    ('1. item\n\n    <% sanet_demo %>\n', 4),
+    ('!!! note\n    - item\n\n        <% sanet_demo %>\n', 8),
+    ('!!! note\n      <% sanet_demo %>\n', 4),  # 2 more spaces than the content: still not code
+])
+def test_tags_in_containers(markdown, indent):
+    """The indentation of a container's content is not code; the placeholder keeps it, so it stays inside."""
+    text, found = extract(markdown)
+    assert len(found) == 1
+    assert f"\n{' ' * indent}{found[0].placeholder}\n" in text
+
+
+@pytest.mark.parametrize("markdown", [
+    "!!! note\n\n        <% sanet_demo %>\n",
+    "!!! note\n    ```\n    <% sanet_demo %>\n    ```\n",
+    "- item\n\n    ```markdown\n    <% sanet_demo %>\n    ```\n",
+    '=== "Code"\n\n    ~~~\n    <% sanet_demo nonsense %>\n    ~~~\n',
+    "- item\n\n        <% sanet_demo %>\n",
+    "!!! note\n    Text.\n\nText.\n\n    <% sanet_demo %>\n",  # the admonition has ended
+])
+def test_code_in_containers_stays_literal(markdown):
+    text, found = extract(markdown)
+    assert found == []
+    assert text == markdown
+
+
+def test_first_line_numbers_the_tags_and_errors():
+    _, found = extract_from("x\n\n<% sanet_demo %>\n", first_line=5)
+    assert found[0].line == 7
+    with pytest.raises(tags.TagError) as error:
+        extract_from("x\n<% sanet_dmeo %>\n", first_line=5)
+    assert error.value.line == 6
+
+
+def extract_from(text, first_line):
+    return tags.extract(text, tags.SPECS, first_line=first_line)
+
+
+def test_inline_placeholder_is_raw_html():
+    text, found = extract("## Results <% cite park2019sanet %>\n")
+    assert text == f"## Results {found[0].placeholder}\n"
+    assert found[0].placeholder == '<span data-sanet-tag="0"></span>'
+
+
+def test_negative_zero_strength_is_zero():
+    _, found = extract('<% sanet_demo strength="-0" %>\n')
+    assert str(found[0].attributes["strength"]) == "0.0"
+
+
+@pytest.mark.parametrize("markdown, line, message", [
+    ('<% sanet_demo id="a" %>\n\n<% sanet_demo id="a" %>\n', 3, 'id "a" is used twice on this page (first on line 1)'),
+    ("<% row %>\n<% row %>\n", 2, "row inside the row opened on line 1"),
+    ("<% endrow %>\n", 1, "endrow without a row before it"),
+    ("x\n<% row %>\n", 2, "row without an endrow after it"),
+])
+def test_page_checks(markdown, line, message):
+    _, found = extract(markdown)
+    with pytest.raises(tags.TagError) as error:
+        tags.check_page(found)
+    assert (error.value.line, error.value.message) == (line, message)
+
+
+def test_demo_ids_against_the_page():
+    """A default id skips the ids the page has (a heading "Sanet demo 1"); a given one that collides is an error."""
+    _, found = extract('<% sanet_demo %>\n\n<% sanet_demo id="sanet-demo-2" %>\n\n<% sanet_demo %>\n')
+    html = '<h2 id="sanet-demo-1">Sanet demo 1</h2>' + "".join(f"<p>{t.placeholder}</p>" for t in found)
+    tags.settle_ids(html, found)
+    assert [t.attributes["id"] for t in found] == ["sanet-demo-3", "sanet-demo-2", "sanet-demo-4"]
+    _, found = extract('# T\n\n<% sanet_demo id="results" %>\n')
+    with pytest.raises(tags.TagError) as error:
+        tags.settle_ids('<h2 id="results">Results</h2>', found)
+    assert error.value.line == 3 and 'id "results" is already the id of a heading' in error.value.message
+
+
 @pytest.mark.parametrize("markdown, line, message", [
     ("x\n<% sanet_demo size=\"3\" %>\n", 2,
      "unknown attribute 'size' for 'sanet_demo' (known attributes: content, id, max_size, strength, style)"),
@@ -72,3 +151,28 @@ def test_substitute_replaces_paragraph():
     _, found = extract("<% sanet_demo %>\n")
     html = f"<h1>T</h1>\n<p>{found[0].placeholder}</p>\n"
     assert tags.substitute(html, found, lambda tag: "<div>demo</div>") == "<h1>T</h1>\n<div>demo</div>\n"
+
+
+def test_substitute_many_tags():
+    """2,100 tags, block and inline: every placeholder replaced by its own tag's HTML, each rendered once."""
+    markdown = "".join(f"Text <% cite k{i} %> and <% cite k{i}b %>.\n<% sanet_architecture %>\n" for i in range(700))
+    text, found = extract(markdown)
+    assert len(found) == 2100
+    # What Markdown makes of it: the inline placeholders as they are, each block one in a paragraph.
+    html = "\n".join(f"<p>{line.strip()}</p>" for line in text.split("\n") if line.strip())
+    calls = []
+
+    def render(tag):
+        calls.append(tag.index)
+        return f"<div>{tag.index}</div>" if tag.block else f"[{tag.attributes['key']}]"
+
+    out = tags.substitute(html, found, render)
+    assert sorted(calls) == list(range(2100))
+    assert tags.leftover(out) is None and "SANETTAG" not in out and "data-sanet-tag" not in out
+    assert "<p>Text [k699] and [k699b].</p>\n<div>2099</div>" in out
+
+
+def test_leftover_placeholders():
+    assert tags.leftover("<p>SANETTAG12X</p>") == "<p>SANETTAG12X</p>"
+    assert tags.leftover('<h2>A <span data-sanet-tag="3"></span></h2>') == '<span data-sanet-tag="3"></span>'
+    assert tags.leftover("<p>no tags</p>") is None
