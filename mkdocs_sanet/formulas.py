@@ -72,6 +72,9 @@ def render(page_html: str, node_modules: Path, cache_dir: Path) -> str:
     replacements = {}
     for (match, display), path in zip(found, paths):
         rendered = path.read_text()
+        # Indexed once by mkdocs-material's search: the visible text, not the MathML copy and its TeX too.
+        # (Its parser can only exclude an element with no descendant of the same tag: <math>, not a <span>.)
+        rendered = rendered.replace("<math ", "<math data-search-exclude ", 1)
         replacements[match.group(0)] = f'<div class="sanet-math">{rendered}</div>' if display else rendered
     return re.sub("|".join(re.escape(k) for k in sorted(replacements, key=len, reverse=True)),
                   lambda m: replacements[m.group(0)], page_html)

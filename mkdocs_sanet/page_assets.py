@@ -109,9 +109,11 @@ def render_demo(*, demo_id: str, model_url: str, runtime_url: str, backends: lis
         f'“{e(model_name)}”, whose attention and decoder weights are random: the pipeline works '
         f'end to end, but the pictures it makes are not stylizations yet.</p>')
     return (
-        f'<div class="sanet-demo" id="{e(demo_id)}" data-sanet-model="{e(model_url)}" '
+        # A <section>, so that mkdocs-material's search can leave the UI out: its parser excludes only
+        # an element that has no descendant of the same tag.
+        f'<section class="sanet-demo" id="{e(demo_id)}" data-sanet-model="{e(model_url)}" '
         f'data-sanet-runtime="{e(runtime_url)}" data-sanet-backends="{e(",".join(backends))}" '
-        f'data-sanet-trained="{"true" if trained else "false"}" data-sanet-state="idle">'
+        f'data-sanet-trained="{"true" if trained else "false"}" data-sanet-state="idle" data-search-exclude>'
         f'{notice}'
         f'<div class="sanet-demo__pickers">'
         f'{_picker("content", "Photo", "Your own photo", contents, content)}'
@@ -131,7 +133,7 @@ def render_demo(*, demo_id: str, model_url: str, runtime_url: str, backends: lis
         f'<a class="md-button sanet-demo__download" download="stylized.png" href="#">Download PNG</a>'
         f'</figcaption></figure>'
         f'<noscript><p>This demo runs in your browser and needs JavaScript.</p></noscript>'
-        f'</div>')
+        f'</section>')
 
 
 def asset_tags(assets_url: str) -> str:
