@@ -96,13 +96,16 @@ class PageCitations:
 
     def __init__(self):
         self.order: list[str] = []
+        self.uses: dict[str, int] = {}
 
     def cite(self, key: str) -> str:
+        """The link of one citation; each has its own id: cite-<key>-<its rank among the key's citations>."""
         if key not in self.order:
             self.order.append(key)
         number = self.order.index(key) + 1
+        self.uses[key] = self.uses.get(key, 0) + 1
         return (f'<a class="sanet-cite" href="#ref-{html.escape(key)}" '
-                f'id="cite-{html.escape(key)}-{number}">[{number}]</a>')
+                f'id="cite-{html.escape(key)}-{self.uses[key]}">[{number}]</a>')
 
     def references(self, bibliography: Bibliography) -> str:
         if not self.order:
