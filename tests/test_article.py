@@ -205,3 +205,75 @@ def test_layout_at_desktop_and_phone_width(built, browser, serve, tmp_path):
     browser.execute_script("document.querySelector('dialog.sanet-lightbox').click()")
     WebDriverWait(browser, 5).until(
         lambda d: d.execute_script("return document.querySelector('dialog.sanet-lightbox') === null"))
+
+
+HOSTILE_BIB = r"""
+@misc{hostile1,
+  author = {Evil, <script>alert(1)</script>},
+  title  = {T <img src=x onerror=alert(2)>},
+  year   = {2020},
+  url    = {https://x.org/"><img src=x onerror=alert(4)>},
+  doi    = {10.1/"><img src=x onerror=alert(5)>},
+  eprint = {1234"><img src=x onerror=alert(6)>}
+}
+@misc{hostile2,
+  author = {A, B},
+  title  = {J},
+  year   = {2020},
+  url    = {javascript:alert(3)},
+  doi    = {javascript:alert(7)},
+  note   = {\href{javascript:alert(8)}{click}}
+}
+@misc{fine,
+  author = {C, D},
+  title  = {Fine},
+  year   = {2021},
+  url    = {https://example.org/a?b=1&c=2}
+}
+"""
+
+
+@pytest.fixture(scope="module")
+def hostile(tmp_path_factory, model_cache):
+    """A site whose references.bib was pasted from a hostile source."""
+    root = tmp_path_factory.mktemp("hostile")
+    (root / "references.bib").write_text(HOSTILE_BIB)
+    config = write_site(root, model_cache, {
+        "index.md": "# Refs\n\nSee <% cite hostile1 %>, <% cite hostile2 %> and <% cite fine %>.\n"},
+        plugin_options=f"bibliography: {root / 'references.bib'}")
+    mkdocs_build(config)
+    return root / "site"
+
+
+def test_bibliography_links_are_http_and_escaped(hostile):
+    html = (hostile / "index.html").read_text()
+    references = re.search(r'<ol class="sanet-references">(.*?)</ol>', html, re.S).group(1)
+    assert "<img" not in references and "<script" not in references
+    assert not re.search(r"<[a-z]+[^>]*\son\w+=", references)  # no element with an event handler
+    hrefs = re.findall(r'href="([^"]*)"', references)
+    assert hrefs and all(href.startswith(("https://", "http://")) for href in hrefs), hrefs
+    assert 'href="https://doi.org/10.1/%22%3E%3Cimg%20src%3Dx%20onerror%3Dalert(5)%3E"' in references
+    assert 'href="https://example.org/a?b=1&amp;c=2"' in references  # a good URL stays as it was
+    assert "javascript:alert(3)" in references  # shown as text, not as a link
+
+
+@pytest.mark.browser
+def test_hostile_bibliography_runs_nothing(hostile, browser, serve):
+    """In Chromium: no alert, no injected element, no javascript: link."""
+    url = serve(hostile)
+    script = browser.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": (
+        "window.__alerts = []; for (const f of ['alert', 'confirm', 'prompt']) "
+        "window[f] = (m) => { window.__alerts.push(String(m)); };")})
+    try:
+        browser.get(url)
+        WebDriverWait(browser, 10).until(lambda d: d.execute_script("return document.readyState") == "complete")
+        found = browser.execute_script("""
+            const refs = document.querySelector('.sanet-references');
+            return {alerts: window.__alerts,
+                    injected: document.querySelectorAll('img[src="x"], [onerror], .sanet-references script').length,
+                    scripts: [...document.querySelectorAll('a[href]')].filter(a => !/^https?:$/.test(a.protocol)
+                                                                            && a.protocol !== 'file:').length,
+                    items: refs ? refs.children.length : 0};""")
+    finally:
+        browser.execute_cdp_cmd("Page.removeScriptToEvaluateOnNewDocument", {"identifier": script["identifier"]})
+    assert found == {"alerts": [], "injected": 0, "scripts": 0, "items": 3}
