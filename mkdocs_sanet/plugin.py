@@ -91,8 +91,12 @@ class SANetPlugin(BasePlugin[SANetConfig]):
     def on_page_markdown(self, markdown, page, config, files):
         if not self.config.enabled:
             return markdown
+        # Placeholders numbered across the build: a page's HTML that carries another page's Markdown
+        # (an excerpt) never gets that page's tags swapped for its own.
+        first_index = sum(len(found) for found in self.page_tags.values())
         try:
-            text, found = tags.extract(markdown, tags.SPECS, first_line=self._line_offset(markdown, page) + 1)
+            text, found = tags.extract(markdown, tags.SPECS, first_index=first_index,
+                                       first_line=self._line_offset(markdown, page) + 1)
             tags.check_page(found)
             self._prepare(found, page, files)
         except tags.TagError as error:
