@@ -7,12 +7,15 @@ from mkdocs.config import config_options as c
 
 BACKENDS = ("webgpu", "webgl", "wasm", "cpu")
 
-# The longest side the demo may offer. Measured in headless Chromium on TF.js's WASM backend
-# (benchmarks/bench_max_size.py, square pictures): MAX_SIZE_MEASURED.
+# The longest side the demo may offer. Measured in headless Chromium, TF.js WASM backend, square
+# pictures (benchmarks/bench_max_size.py): 512 px: 27 s, peak tensors 245 MiB, WASM heap 458 MiB;
+# 768 px: 84 s, 825 MiB, 1358 MiB; 1024 px: still running after 10 minutes, the page frozen. The
+# attention's two N x N matrices (N: positions at 1/8 scale) grow with the square of the area: at
+# 1024 px they alone take 2 GiB, and the heap would reach the 4 GiB that WASM can address.
 MIN_SIZE = 32
 MAX_SIZE = 768
-MAX_SIZE_WHY = ("the attention's memory grows with the square of the picture's area, and at 1024 px "
-                "a browser runs out of memory (TF.js's WASM backend has at most 4 GiB)")
+MAX_SIZE_WHY = ("the attention's memory grows with the square of the picture's area: at 768 px a browser "
+                "needs 1.4 GB and 1.5 minutes, at 1024 px about 4 GB, the most TF.js's WASM backend can use")
 
 
 def check_max_size(value: int) -> int:
