@@ -7,6 +7,42 @@ from mkdocs.config import config_options as c
 
 BACKENDS = ("webgpu", "webgl", "wasm", "cpu")
 
+# The longest side the demo may offer. Measured in headless Chromium, TF.js WASM backend, square
+# pictures (benchmarks/bench_max_size.py): 512 px: 27 s, peak tensors 245 MiB, WASM heap 458 MiB;
+# 768 px: 84 s, 825 MiB, 1358 MiB; 1024 px: still running after 10 minutes, the page frozen. The
+# attention's two N x N matrices (N: positions at 1/8 scale) grow with the square of the area: at
+# 1024 px they alone take 2 GiB, and the heap would reach the 4 GiB that WASM can address.
+MIN_SIZE = 32
+MAX_SIZE = 768
+MAX_SIZE_WHY = ("the attention's memory grows with the square of the picture's area: at 768 px a browser "
+                "needs 1.4 GB and 1.5 minutes, at 1024 px about 4 GB, the most TF.js's WASM backend can use")
+
+
+def check_max_size(value: int) -> int:
+    if not MIN_SIZE <= value <= MAX_SIZE:
+        raise ValueError(f"expected a whole number from {MIN_SIZE} to {MAX_SIZE}: {MAX_SIZE_WHY}")
+    return value
+
+
+def max_size_value(value: str) -> int:
+    """A tag's max_size="..."."""
+    try:
+        number = int(value)
+    except ValueError:
+        raise ValueError(f"expected a whole number from {MIN_SIZE} to {MAX_SIZE}") from None
+    return check_max_size(number)
+
+
+class MaxSize(c.Type):
+    def __init__(self, default: int):
+        super().__init__(int, default=default)
+
+    def run_validation(self, value):
+        try:
+            return check_max_size(super().run_validation(value))
+        except ValueError as error:
+            raise c.ValidationError(str(error)) from None
+
 
 class PresetsConfig(base.Config):
     # Images offered in the demo's pickers: paths inside docs_dir. Empty: the built-in presets.
@@ -20,12 +56,13 @@ class SANetConfig(base.Config):
     model = c.Type(str, default="default")
     cache_dir = c.Type(str, default=".cache/plugin/sanet")
     # Longest side used for stylization; readers can pick a smaller one in the demo.
-    max_size = c.Type(int, default=512)
+    max_size = MaxSize(default=512)
     quantization = c.Choice(("float16", "uint16", "uint8", "none"), default="float16")
     presets = c.SubConfig(PresetsConfig)
     # Where the npm packages @tensorflow/tfjs* were installed (npm ci), relative to mkdocs.yml.
     runtime_dir = c.Type(str, default="node_modules")
-    # Tried in this order in the reader's browser; the first that starts is used.
+    # Tried in this order in the reader's browser (Auto): the first that starts, is not
+    # software-rendered or 16-bit, and whose first run works is used; the reader can override it.
     backends = c.ListOfItems(c.Choice(BACKENDS), default=list(BACKENDS))
     # A BibTeX file for <% cite key %>, relative to mkdocs.yml.
     bibliography = c.Optional(c.Type(str))

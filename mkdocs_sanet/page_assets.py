@@ -93,6 +93,9 @@ def _picker(role: str, legend: str, file_label: str, presets: list[Preset], sele
         f'<input type="file" accept="image/*" data-sanet-file="{role}"></label></fieldset>')
 
 
+BACKEND_LABELS = {"webgpu": "WebGPU", "webgl": "WebGL", "wasm": "WASM", "cpu": "CPU"}
+
+
 def size_choices(max_size: int) -> list[int]:
     return sorted({s for s in (128, 256, 384, 512, 768, 1024) if s < max_size} | {max_size})
 
@@ -104,6 +107,7 @@ def render_demo(*, demo_id: str, model_url: str, runtime_url: str, backends: lis
     sizes = "".join(
         f'<option value="{s}"{" selected" if s == max_size else ""}>{s} px</option>'
         for s in size_choices(max_size))
+    engines = "".join(f'<option value="{b}">{BACKEND_LABELS[b]}</option>' for b in backends)
     notice = "" if trained else (
         f'<p class="sanet-demo__notice"><strong>Untrained model.</strong> This demo runs '
         f'“{e(model_name)}”, whose attention and decoder weights are random: the pipeline works '
@@ -113,7 +117,8 @@ def render_demo(*, demo_id: str, model_url: str, runtime_url: str, backends: lis
         # an element that has no descendant of the same tag.
         f'<section class="sanet-demo" id="{e(demo_id)}" data-sanet-model="{e(model_url)}" '
         f'data-sanet-runtime="{e(runtime_url)}" data-sanet-backends="{e(",".join(backends))}" '
-        f'data-sanet-trained="{"true" if trained else "false"}" data-sanet-state="idle" data-search-exclude>'
+        f'data-sanet-trained="{"true" if trained else "false"}" data-sanet-max-size="{max_size}" '
+        f'data-sanet-state="idle" data-search-exclude>'
         f'{notice}'
         f'<div class="sanet-demo__pickers">'
         f'{_picker("content", "Photo", "Your own photo", contents, content)}'
@@ -123,6 +128,8 @@ def render_demo(*, demo_id: str, model_url: str, runtime_url: str, backends: lis
         f'<label>Size <select data-sanet-control="max-size">{sizes}</select></label>'
         f'<label>Strength <input type="range" min="0" max="1" step="0.05" value="{strength:g}" '
         f'data-sanet-control="strength"><output>{strength:.2f}</output></label>'
+        f'<label>Backend <select data-sanet-control="backend" title="Where the model runs: Auto picks the '
+        f'fastest that works here"><option value="auto" selected>Auto</option>{engines}</select></label>'
         f'<button type="button" class="md-button md-button--primary sanet-demo__run" disabled>Stylize</button>'
         f'</div>'
         f'<div class="sanet-demo__status" role="status" aria-live="polite">'

@@ -15,7 +15,7 @@ from mkdocs.exceptions import PluginError
 from mkdocs.plugins import BasePlugin
 from mkdocs.utils import get_relative_url
 
-from . import article, formulas, page_assets, results, tags
+from . import article, formulas, page_assets, pipeline, results, tags
 from .cache import Cache, model_key
 from .citations import Bibliography, BibliographyError, PageCitations
 from .config import SANetConfig
@@ -113,19 +113,21 @@ class SANetPlugin(BasePlugin[SANetConfig]):
             a = tag.attributes
             for key in ("content", "style", "src"):
                 if key in a:
-                    a[key] = self._docs_image(a[key], page, files, tag.line, key)
+                    a[key] = self._docs_image(a[key], page, files, tag, key)
             for key in ("contents", "styles"):
                 if key in a:
-                    a[key] = [self._docs_image(p, page, files, tag.line, key) for p in a[key]]
+                    a[key] = [self._docs_image(p, page, files, tag, key) for p in a[key]]
             if tag.name == "cite":
                 if self.bibliography is None:
                     raise tags.TagError(tag.line, "cite needs a bibliography: set the plugin's bibliography option")
                 if a["key"] not in self.bibliography:
                     raise tags.TagError(tag.line, f"unknown citation key '{a['key']}' (not in {self.bibliography.path})")
 
-    def _docs_image(self, value: str, page, files, line: int, key: str) -> page_assets.Preset:
+    def _docs_image(self, value: str, page, files, tag: tags.Tag, key: str) -> page_assets.Preset:
         """A path inside docs_dir (relative to the page, or to docs_dir when it starts with /):
-        its label, its URL relative to the page, and its file."""
+        its label, its URL relative to the page, and its file, checked to be a picture that
+        the browser (and, for the model's inputs, the pipeline) can use."""
+        line = tag.line
         if value.startswith("/"):
             target = PurePosixPath(value.lstrip("/"))
         else:
@@ -138,6 +140,17 @@ class SANetPlugin(BasePlugin[SANetConfig]):
         file = files.get_file_from_path(src_uri)
         if file is None or not resolved.is_file():
             raise tags.TagError(line, f"{key}=\"{value}\": no such file in docs_dir (looked for {src_uri})")
+        # The size the model gets it at: the demo's largest offered size, or the results grid's.
+        model_size = {"sanet_demo": tag.attributes.get("max_size", self.config.max_size),
+                      "sanet_results": self.config.results_size}.get(tag.name)
+        try:
+            if key == "src" and resolved.suffix.lower() == ".svg":
+                if b"<svg" not in resolved.read_bytes()[:4096]:
+                    raise pipeline.ImageCheckError("not an SVG picture (no <svg> element at its start)")
+            else:
+                pipeline.check_image(resolved, model_size)
+        except (pipeline.ImageCheckError, OSError) as error:
+            raise tags.TagError(line, f"{key}=\"{value}\": {error}") from None
         return page_assets.Preset(page_assets.preset_label(value), get_relative_url(file.url, page.url), resolved)
 
     # -- pages: HTML ---------------------------------------------------------------------

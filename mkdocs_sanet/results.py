@@ -56,10 +56,19 @@ def main(argv=None) -> int:
 
     from . import pipeline, weights
 
+    jobs = json.load(sys.stdin)
+    pictures = []
+    for job in jobs:  # all read before TensorFlow starts; the build checked them already: a last guard
+        try:
+            pair = [pipeline.load_image(job[role], job["size"]) for role in ("content", "style")]
+            for role, image in zip(("content", "style"), pair):
+                pipeline.pad(image, role)
+        except (OSError, ValueError) as error:
+            print(f"{job['content']} with {job['style']}: {error}", file=sys.stderr)
+            return 1
+        pictures.append(pair)
     stylizer = pipeline.Stylizer(weights.resolve(args.model, Path(args.base_dir)))
-    for job in json.load(sys.stdin):
-        content = pipeline.load_image(job["content"], job["size"])
-        style = pipeline.load_image(job["style"], job["size"])
+    for job, (content, style) in zip(jobs, pictures):
         out = stylizer(content, style, job["strength"])
         tmp = f"{job['output']}.tmp-{os.getpid()}"
         Image.fromarray(pipeline.to_uint8(out)).save(tmp, format="PNG")

@@ -15,6 +15,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Callable
 
+from .config import max_size_value
+
 TAG = re.compile(r"<%(?P<body>.*?)%>")
 ATTRIBUTE = re.compile(r"""\s*(?P<key>[A-Za-z_][\w-]*)\s*=\s*(?:"(?P<dq>[^"]*)"|'(?P<sq>[^']*)')""")
 NAME = re.compile(r"\s*(?P<name>[A-Za-z_]\w*)")
@@ -352,7 +354,7 @@ def cite_key(value: str) -> str:
 
 SPECS = {
     "sanet_demo": TagSpec({
-        "content": path, "style": path, "max_size": whole_number(32, 4096), "strength": fraction, "id": identifier}),
+        "content": path, "style": path, "max_size": max_size_value, "strength": fraction, "id": identifier}),
     "figure": TagSpec({"src": path, "caption": text, "width": choice("1/3", "1/2", "2/3", "full"), "alt": text},
                       required=("src", "caption")),
     "row": TagSpec(),

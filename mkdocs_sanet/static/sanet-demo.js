@@ -22,9 +22,12 @@
     });
   }
 
-  /* The image drawn on a canvas at the size the model gets (longest side at most maxSize). */
+  /* The image drawn on a canvas at the size the model gets (longest side at most maxSize):
+   * upright by its EXIF orientation, on sanet.BACKGROUND where it is transparent, as the
+   * Python pipeline does (pipeline.upright_rgb). */
   async function imageCanvas(source, maxSize) {
-    const image = source instanceof Blob ? await createImageBitmap(source) : await loadImage(source);
+    const image = source instanceof Blob
+      ? await createImageBitmap(source, {imageOrientation: "from-image"}) : await loadImage(source);
     const naturalWidth = image.naturalWidth || image.width;
     const naturalHeight = image.naturalHeight || image.height;
     const [width, height] = sanet.fitSize(naturalWidth, naturalHeight, maxSize);
@@ -32,10 +35,17 @@
     canvas.width = width;
     canvas.height = height;
     const context = canvas.getContext("2d", {willReadFrequently: true});
+    context.fillStyle = sanet.BACKGROUND;
+    context.fillRect(0, 0, width, height);
     context.imageSmoothingQuality = "high";
     context.drawImage(image, 0, 0, width, height);
     if (image.close) image.close();
     return canvas;
+  }
+
+  /* "WASM (WebGL is software-rendered here)": the backend and why it was chosen. */
+  function describe(backend, note) {
+    return `${sanet.LABELS[backend] || backend}${note ? ` (${note})` : ""}`;
   }
 
   function setUp(root) {
@@ -50,6 +60,9 @@
     const download = find(".sanet-demo__download");
     const sizeControl = find('[data-sanet-control="max-size"]');
     const strengthControl = find('[data-sanet-control="strength"]');
+    const backendControl = find('[data-sanet-control="backend"]');
+    // The largest size the page allows (what the browser can do): no picture is drawn larger.
+    const sizeCap = Number(root.dataset.sanetMaxSize) || Number(sizeControl.value);
     const strengthOutput = strengthControl.parentElement.querySelector("output");
     const backends = root.dataset.sanetBackends.split(",");
     const selected = {};
@@ -124,27 +137,42 @@
       }
       button.disabled = true;
       try {
-        say("Loading the TF.js runtime…", "loading");
-        const backend = await sanet.loadRuntime(root.dataset.sanetRuntime, backends);
-        root.dataset.sanetBackend = backend;
-        const model = await sanet.load(root.dataset.sanetModel, {
-          onProgress: (loaded, total) => {
-            showProgress(loaded, total);
-            say(`Downloading the model: ${formatMB(loaded)} of ${formatMB(total)}`);
-          },
-        });
-        showProgress(null);
-        say(`Warming up (${backend})…`, "warming-up");
-        await model.warmUp();
-        const maxSize = Number(sizeControl.value);
-        const [content, style] = await Promise.all([
-          imageCanvas(selected.content, maxSize), imageCanvas(selected.style, maxSize)]);
-        say("Stylizing…", "running");
-        const started = performance.now();
-        const out = await model.stylize(content, style, {
-          strength: Number(strengthControl.value),
-          onStage: (stage) => say(`Stylizing: ${stage}…`),
-        });
+        const choice = backendControl ? backendControl.value : "auto";
+        const maxSize = Math.min(Number(sizeControl.value) || sizeCap, sizeCap);
+        let out, backend, note, started;
+        for (let attempt = 0; ; attempt++) {
+          let model;
+          ({model, backend, note} = await sanet.prepare(root.dataset.sanetRuntime, root.dataset.sanetModel, backends, {
+            choice,
+            onProgress: (loaded, total) => {
+              showProgress(loaded, total);
+              say(`Downloading the model: ${formatMB(loaded)} of ${formatMB(total)}`);
+            },
+            onStatus: (status, name, why) => {
+              if (status === "loading") say("Loading the TF.js runtime…", "loading");
+              if (status === "warming-up") {
+                showProgress(null);
+                say(`Warming up (${describe(name, why)})…`, "warming-up");
+              }
+            },
+          }));
+          root.dataset.sanetBackend = backend;
+          root.dataset.sanetBackendNote = note;
+          const [content, style] = await Promise.all([
+            imageCanvas(selected.content, maxSize), imageCanvas(selected.style, maxSize)]);
+          say("Stylizing…", "running");
+          started = performance.now();
+          try {
+            out = await model.stylize(content, style, {
+              strength: Number(strengthControl.value),
+              onStage: (stage) => say(`Stylizing: ${stage}…`),
+            });
+            break;
+          } catch (error) {
+            // A lost WebGL context: with Auto, go on with the next backend.
+            if (choice !== "auto" || !sanet.failed(backend) || attempt >= backends.length) throw error;
+          }
+        }
         try {
           await tf.browser.toPixels(out, canvas);
         } finally {
@@ -153,7 +181,7 @@
         const seconds = (performance.now() - started) / 1000;
         result.hidden = false;
         root.dataset.sanetSeconds = seconds.toFixed(3);
-        timing.textContent = `${canvas.width}×${canvas.height} in ${seconds.toFixed(1)} s on ${backend.toUpperCase()}`;
+        timing.textContent = `${canvas.width}×${canvas.height} in ${seconds.toFixed(1)} s on ${describe(backend, note)}`;
         canvas.toBlob((blob) => {
           if (downloadUrl) URL.revokeObjectURL(downloadUrl);
           downloadUrl = URL.createObjectURL(blob);

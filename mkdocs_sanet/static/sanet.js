@@ -1,8 +1,12 @@
 /* mkdocs-sanet: a small API around the three SANet graph models.
  *
- *   const backend = await sanet.loadRuntime(runtimeUrl, ["webgpu", "webgl", "wasm", "cpu"]);
- *   const model = await sanet.load(modelUrl, {onProgress: (loaded, total) => ...});
+ *   const {model, backend, note} = await sanet.prepare(runtimeUrl, modelUrl, ["webgpu", "webgl", "wasm", "cpu"],
+ *                                                      {choice: "auto", onProgress, onStatus});
  *   const out = await model.stylize(contentCanvas, styleCanvas, {strength: 1});  // tf.Tensor3D in [0, 1]
+ *
+ * prepare loads the TF.js runtime, the model and makes a first small run. With choice "auto" it
+ * passes over a backend that is software-rendered, lacks 32-bit float textures, does not start,
+ * loses its context, or whose first run fails or gives non-finite numbers; `note` says why.
  *
  * Sizing is the Python pipeline's (mkdocs_sanet/pipeline.py): reflect-pad the bottom and right
  * to multiples of 16 (at least 32), run, crop back to the content's size.
@@ -13,12 +17,16 @@
 
   const SIZE_MULTIPLE = 16;
   const MIN_SIZE = 32;
+  // Transparent pixels are laid on this colour (pipeline.BACKGROUND).
+  const BACKGROUND = "#ffffff";
   const BACKEND_SCRIPTS = {
     webgpu: "tf-backend-webgpu.min.js",
     webgl: "tf-backend-webgl.min.js",
     wasm: "tf-backend-wasm.min.js",
     cpu: null,
   };
+  const LABELS = {webgpu: "WebGPU", webgl: "WebGL", wasm: "WASM", cpu: "CPU"};
+  const SOFTWARE = /swiftshader|llvmpipe|softpipe|software|basic render/i;
 
   const scripts = new Map();
   function loadScript(url) {
@@ -34,33 +42,129 @@
     return scripts.get(url);
   }
 
-  let runtime = null;
-  /* Loads TF.js from the site itself and starts the first backend that works. */
-  function loadRuntime(runtimeUrl, backends) {
-    if (!runtime) {
-      runtime = (async () => {
-        const base = new URL(runtimeUrl, location.href).href;
-        await loadScript(base + "tf-core.min.js");
-        await loadScript(base + "tf-converter.min.js");
-        await loadScript(base + "tf-backend-cpu.min.js");
-        for (const name of backends) {
-          if (name === "webgpu" && !navigator.gpu) continue;
-          try {
-            if (BACKEND_SCRIPTS[name]) await loadScript(base + BACKEND_SCRIPTS[name]);
-            if (name === "wasm") tf.wasm.setWasmPaths(base);
-            if (await tf.setBackend(name)) {
-              await tf.ready();
-              return name;
-            }
-          } catch (error) {
-            console.warn(`sanet: the ${name} backend did not start`, error);
-          }
-        }
-        throw new Error(`none of the TF.js backends ${backends.join(", ")} could start`);
-      })();
-      runtime.catch(() => { runtime = null; });
+  // Backends that failed on this page (did not start, lost their context, a bad first run): why.
+  const unusable = new Map();
+  // Why a backend is a poor automatic choice here, found before starting it ("" when none).
+  const caveats = new Map();
+
+  async function probeWebGL() {
+    const canvas = document.createElement("canvas");
+    const fast = canvas.getContext("webgl2", {failIfMajorPerformanceCaveat: true});
+    const gl = fast || document.createElement("canvas").getContext("webgl2");
+    if (!gl) return "WebGL 2 is not available here";
+    const info = gl.getExtension("WEBGL_debug_renderer_info");
+    const renderer = String(gl.getParameter(info ? info.UNMASKED_RENDERER_WEBGL : gl.RENDERER));
+    const lose = gl.getExtension("WEBGL_lose_context");
+    if (lose) lose.loseContext();  // only a probe: give the context back
+    if (!fast || SOFTWARE.test(renderer)) {
+      const name = (renderer.match(SOFTWARE) || [""])[0];
+      return `WebGL is software-rendered here${name && !/software/i.test(name) ? ` (${name})` : ""}`;
     }
-    return runtime;
+    return "";
+  }
+
+  async function probeWebGPU() {
+    if (!navigator.gpu) return "this browser has no WebGPU";
+    const adapter = await navigator.gpu.requestAdapter();
+    if (!adapter) return "WebGPU has no adapter here";
+    if (adapter.isFallbackAdapter || (adapter.info && adapter.info.isFallbackAdapter)) {
+      return "WebGPU is software-rendered here";
+    }
+    return "";
+  }
+
+  function caveat(name) {
+    if (!caveats.has(name)) {
+      const probe = {webgl: probeWebGL, webgpu: probeWebGPU}[name];
+      caveats.set(name, probe ? probe().catch((error) => `${LABELS[name]} failed its check (${error.message})`)
+                              : Promise.resolve(""));
+    }
+    return caveats.get(name);
+  }
+
+  let wasmPathsSet = false;
+  /* Makes `name` TF.js's backend: "" when it runs, else why not. */
+  async function startBackend(name, base) {
+    if (unusable.has(name)) return unusable.get(name);
+    try {
+      if (name === "webgpu" && !navigator.gpu) throw new Error("this browser has no WebGPU");
+      if (BACKEND_SCRIPTS[name]) await loadScript(base + BACKEND_SCRIPTS[name]);
+      if (name === "wasm" && !wasmPathsSet) {
+        tf.wasm.setWasmPaths(base);
+        wasmPathsSet = true;
+      }
+      if (!(await tf.setBackend(name))) throw new Error("TF.js could not start it");
+      await tf.ready();
+      const gl = name === "webgl" && tf.backend().gpgpu && tf.backend().gpgpu.gl;
+      if (gl && !gl.sanetWatched) {
+        gl.sanetWatched = true;
+        gl.canvas.addEventListener("webglcontextlost", () => unusable.set("webgl", "the WebGL context was lost"));
+      }
+      return "";
+    } catch (error) {
+      const why = `${LABELS[name]} did not start (${error.message})`;
+      unusable.set(name, why);
+      return why;
+    }
+  }
+
+  /* Why the running backend may give wrong pictures ("" when nothing is known). */
+  function precisionCaveat(name) {
+    if (name === "webgl" && !tf.env().getBool("WEBGL_RENDER_FLOAT32_ENABLED")) {
+      return "WebGL has only 16-bit float textures here, too narrow for this model's features";
+    }
+    return "";
+  }
+
+  /* Loads TF.js from the site itself and starts a backend: `choice` ("auto": the first of
+   * `backends` without a caveat that starts, else the named one). Resolves to
+   * {backend, passed}: passed lists why earlier backends were not used. */
+  async function startRuntime(runtimeUrl, backends, choice = "auto") {
+    const base = new URL(runtimeUrl, location.href).href;
+    await loadScript(base + "tf-core.min.js");
+    await loadScript(base + "tf-converter.min.js");
+    await loadScript(base + "tf-backend-cpu.min.js");
+    if (choice !== "auto") {
+      const why = await startBackend(choice, base);
+      if (why) throw new Error(`${why}: choose Auto or another backend`);
+      return {backend: choice, passed: []};
+    }
+    const passed = [];
+    for (const name of backends) {
+      const why = unusable.get(name) || (await caveat(name)) || (await startBackend(name, base)) ||
+          precisionCaveat(name);
+      if (!why) return {backend: name, passed};
+      passed.push(why);
+    }
+    throw new Error(`none of the TF.js backends could be used here: ${passed.join("; ")}`);
+  }
+
+  /* Runtime, model and a first small run on one backend (see the top of this file). Resolves
+   * to {model, backend, note}; note: why this backend, for the reader. */
+  async function prepare(runtimeUrl, modelUrl, backends, {choice = "auto", onProgress, onStatus = () => {}} = {}) {
+    for (;;) {
+      onStatus("loading");
+      const {backend, passed} = await startRuntime(runtimeUrl, backends, choice);
+      const model = await load(modelUrl, {onProgress});
+      const note = choice === "auto" ? passed.join("; ")
+          : ["your choice", precisionCaveat(backend) && `${precisionCaveat(backend)}: the picture may be wrong`]
+              .filter(Boolean).join("; ");
+      onStatus("warming-up", backend, note);
+      const why = await model.warmUp(backend);
+      if (!why) return {model, backend, note};
+      unusable.set(backend, why);
+      if (choice !== "auto") throw new Error(`${why}: choose Auto or another backend`);
+    }
+  }
+
+  /* The backend's name, as startRuntime. */
+  async function loadRuntime(runtimeUrl, backends, choice = "auto") {
+    return (await startRuntime(runtimeUrl, backends, choice)).backend;
+  }
+
+  /* Whether a backend failed on this page after it was chosen (a lost context). */
+  function failed(backend) {
+    return unusable.has(backend);
   }
 
   /* fetch, counting the bytes of each response body as it arrives. */
@@ -84,6 +188,12 @@
     };
   }
 
+  async function assertFinite(tensor) {
+    if (!(await tensor.data()).every(Number.isFinite)) {
+      throw Object.assign(new Error("non-finite numbers"), {nonFinite: true});
+    }
+  }
+
   function padToMultiple(image) {
     const [height, width] = image.shape;
     const up = (side) => Math.max(MIN_SIZE, Math.ceil(side / SIZE_MULTIPLE) * SIZE_MULTIPLE);
@@ -97,7 +207,7 @@
     constructor(manifest, graphs) {
       this.manifest = manifest;
       this.graphs = graphs;
-      this.warmedUp = null;
+      this.warmedUp = new Map();
     }
 
     /* inputs by the exported function's argument names; outputs by their names (the export
@@ -127,7 +237,7 @@
 
     /* The whole pass. Stages yield to the browser so that progress can be shown.
      * content, style: anything tf.browser.fromPixels takes. Returns a Tensor3D (H, W, 3). */
-    async stylize(content, style, {strength = 1, onStage = () => {}} = {}) {
+    async stylize(content, style, {strength = 1, onStage = () => {}, checkFinite = false} = {}) {
       const owned = [];
       const keep = (tensor) => { owned.push(tensor); return tensor; };
       const stage = async (name) => { onStage(name); await tf.nextFrame(); };
@@ -151,28 +261,46 @@
           const identity = keep(this.transform(c, c));
           features = keep(tf.tidy(() => tf.add(tf.mul(features, strength), tf.mul(identity, 1 - strength))));
         }
+        // The decoder clips to [0, 1], which would hide an overflow: look at the features too.
+        if (checkFinite) await assertFinite(features);
         await stage("decoding");
-        return tf.tidy(() => {
+        const out = tf.tidy(() => {
           const image = this.run("decode", {features}).image;
           return tf.slice(tf.squeeze(image, [0]), [0, 0, 0], [height, width, 3]);
         });
+        if (checkFinite) await assertFinite(out).catch((error) => { out.dispose(); throw error; });
+        return out;
       } finally {
         for (const tensor of owned) tensor.dispose();
       }
     }
 
-    /* One small pass, so that the first real one does not pay for kernel compilation. */
-    warmUp() {
-      if (!this.warmedUp) {
-        this.warmedUp = (async () => {
+    /* One small pass per backend, so that the first real one does not pay for kernel compilation
+     * and a backend that fails or gives non-finite numbers is found: resolves to "" or why. */
+    warmUp(backend = tf.getBackend()) {
+      if (!this.warmedUp.has(backend)) {
+        this.warmedUp.set(backend, (async () => {
           const canvas = document.createElement("canvas");
           canvas.width = canvas.height = MIN_SIZE;
-          const out = await this.stylize(canvas, canvas);
-          await out.data();
-          out.dispose();
-        })();
+          const context = canvas.getContext("2d");
+          const gradient = context.createLinearGradient(0, 0, MIN_SIZE, MIN_SIZE);
+          gradient.addColorStop(0, "#ffffff");
+          gradient.addColorStop(1, "#1040c0");
+          context.fillStyle = gradient;
+          context.fillRect(0, 0, MIN_SIZE, MIN_SIZE);
+          context.fillStyle = "#e0a020";
+          context.fillRect(4, 8, 12, 20);
+          try {
+            const out = await this.stylize(canvas, canvas, {checkFinite: true});
+            out.dispose();
+            return "";
+          } catch (error) {
+            const what = error.nonFinite ? "gave non-finite numbers" : `failed (${error.message})`;
+            return `${LABELS[backend] || backend}'s first run ${what}`;
+          }
+        })());
       }
-      return this.warmedUp;
+      return this.warmedUp.get(backend);
     }
   }
 
@@ -217,5 +345,5 @@
     return [width, height];
   }
 
-  window.sanet = {loadRuntime, load, fitSize, loadScript};
+  window.sanet = {prepare, loadRuntime, load, failed, fitSize, loadScript, BACKGROUND, LABELS};
 })();

@@ -1,0 +1,85 @@
+"""The largest picture the browser can stylize: one run per size on the WASM backend.
+
+    .venv/bin/python benchmarks/bench_max_size.py [SIZE ...]      (default: 512 768 1024)
+
+Square content and style pictures (the largest area for a longest side), one run each, in
+ascending order on one page, in headless Chromium. Prints for each size the time, the peak
+tf.memory().numBytes (tf.profile) and the WASM heap afterwards, or the error. The heap only
+grows, so the figure after a size is what that size needed at most. The cap of `max_size`
+(mkdocs_sanet/config.py, MAX_SIZE) comes from this.
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+
+from conftest import mkdocs_build, start_chromium, start_server, write_site  # noqa: E402
+from mkdocs_sanet import cache, weights  # noqa: E402
+
+# The run is started here and polled, since one run can outlast Selenium's 120 s command timeout.
+START = """
+const [modelUrl, runtimeUrl, size] = arguments;
+window.benchResult = null;
+(async () => {
+  await sanet.loadRuntime(runtimeUrl, ["wasm"]);
+  const model = await sanet.load(modelUrl);
+  const picture = (seed) => {
+    const canvas = document.createElement("canvas");
+    canvas.width = canvas.height = size;
+    const context = canvas.getContext("2d");
+    for (let i = 0; i < 40; i++) {
+      context.fillStyle = `hsl(${(seed * 97 + i * 37) % 360}, 60%, ${30 + (i * 13) % 50}%)`;
+      context.fillRect((i * 53) % size, (i * 89) % size, size / 3, size / 4);
+    }
+    return canvas;
+  };
+  const content = picture(1), style = picture(2);
+  const started = performance.now();
+  const profile = await tf.profile(async () => {
+    const out = await model.stylize(content, style);
+    await out.data();
+    out.dispose();
+  });
+  const wasm = tf.backend().wasm;
+  return {seconds: (performance.now() - started) / 1000, peakBytes: profile.peakBytes,
+          heapBytes: wasm.HEAPU8 ? wasm.HEAPU8.byteLength : null};
+})().then((result) => { window.benchResult = result; },
+          (error) => { window.benchResult = {error: String(error && error.message || error)}; });
+"""
+
+
+def main() -> None:
+    sizes = [int(s) for s in sys.argv[1:]] or [512, 768, 1024]
+    work = Path(tempfile.mkdtemp(prefix="sanet-maxsize-"))
+    server, base_url = start_server(work / "site" / "site")
+    config = write_site(work / "site", work / "cache", {"index.md": "# Demo\n\n<% sanet_demo %>\n"},
+                        plugin_options="backends: [wasm]", site_url=base_url)
+    mkdocs_build(config)
+    key = cache.model_key(weights.resolve("default"), "float16")
+    driver = start_chromium()
+    try:
+        driver.get(base_url)
+        for size in sizes:
+            driver.execute_script(START, f"assets/sanet/models/{key}/", "assets/sanet/tfjs/", size)
+            started = time.time()
+            while (result := driver.execute_script("return window.benchResult")) is None:
+                time.sleep(2)
+            if "error" in result:
+                print(f"{size}x{size}: FAILED after {time.time() - started:.0f} s: {result['error']}", flush=True)
+                break
+            heap = f"{result['heapBytes'] / 2**20:.0f} MiB" if result["heapBytes"] else "unknown"
+            print(f"{size}x{size}: {result['seconds']:.1f} s, peak tf.memory().numBytes "
+                  f"{result['peakBytes'] / 2**20:.0f} MiB, WASM heap {heap}", flush=True)
+    finally:
+        driver.quit()
+        server.shutdown()
+
+
+if __name__ == "__main__":
+    main()
