@@ -15,6 +15,7 @@ import collections
 import io
 import math
 import pickle
+import pickletools
 import reprlib
 import struct
 import zipfile
@@ -48,7 +49,7 @@ class CheckpointError(ValueError):
 MAX_ELEMENTS = 64 * 2**20  # per tensor and per storage
 MAX_TOTAL_ELEMENTS = 256 * 2**20  # per file
 MAX_NDIM = 8
-MAX_PICKLE_BYTES = 8 * 2**20  # the real pickles take a few KB
+MAX_PICKLE_BYTES = 256 * 2**10  # the real pickles take 2 to 4 KB
 MAX_COMPRESSION_RATIO = 100  # torch stores entries uncompressed; deflated float weights give about 1.1
 
 _DTYPES = {
@@ -133,6 +134,7 @@ class _TensorsOnly(pickle.Unpickler):
         self.path = path
         self.declare = declare
         self.storages: dict[str, _Storage] = {}
+        self.total = 0
 
     def find_class(self, module, name):
         if (module, name) in self.ALLOWED:
@@ -165,7 +167,8 @@ class _TensorsOnly(pickle.Unpickler):
             if (known.dtype, known.numel) != (dtype, numel):
                 raise CheckpointError(f"{self.path}: storage {key} is declared twice, differently")
             return known
-        if sum(s.numel for s in self.storages.values()) + numel > MAX_TOTAL_ELEMENTS:
+        self.total += numel
+        if self.total > MAX_TOTAL_ELEMENTS:
             raise CheckpointError(f"{self.path}: its storages add up to more than {MAX_TOTAL_ELEMENTS:,} values")
         storage = self.storages[key] = _Storage(key, dtype, numel)
         self.declare(storage)
@@ -176,7 +179,14 @@ def _is_count(value) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
-def _unpickle(file, path: Path, declare=None):
+def _unpickle(file: io.BytesIO, path: Path, declare=None):
+    """One pickle from file, its opcodes checked first: every counted string really there, and no
+    memo index beyond the pickle's length (the unpickler would allocate the memo up to it)."""
+    start = file.tell()
+    for opcode, arg, _ in pickletools.genops(file):
+        if opcode.name in ("PUT", "BINPUT", "LONG_BINPUT") and int(arg) > MAX_PICKLE_BYTES:
+            raise CheckpointError(f"{path}: truncated or damaged checkpoint (its pickle stores memo entry {arg:,})")
+    file.seek(start)
     unpickler = _TensorsOnly(file, path, declare)
     return unpickler.load(), unpickler.storages
 
@@ -264,8 +274,8 @@ def _read_small(archive: zipfile.ZipFile, name: str, limit: int, path: Path) -> 
 
 def _read_zip(path: Path, f, shapes_only: bool) -> dict[str, np.ndarray]:
     with zipfile.ZipFile(f) as archive:
-        names = archive.namelist()
-        pickles = [n for n in names if n.endswith("/data.pkl") or n == "data.pkl"]
+        names = set(archive.namelist())
+        pickles = sorted(n for n in names if n.endswith("/data.pkl") or n == "data.pkl")
         if not pickles:
             raise CheckpointError(f"{path}: a zip without data.pkl: not a PyTorch checkpoint")
         prefix = pickles[0][: -len("data.pkl")]
