@@ -157,8 +157,8 @@ def _read_npz(path: Path) -> dict[str, np.ndarray]:
     try:
         with np.load(path, allow_pickle=False) as data:
             return {name: data[name] for name in data.files}
-    except (OSError, ValueError) as error:
-        raise WeightsError(f"{path}: not a readable .npz weights file ({error})") from None
+    except Exception as error:  # OSError, ValueError, BadZipFile (a CRC mismatch in the data)
+        raise WeightsError(f"{path}: not a readable .npz weights file ({type(error).__name__}: {error})") from None
 
 
 def _npz_header(path: Path) -> tuple[list[str], str]:

@@ -3,6 +3,7 @@ browser), and the command line."""
 
 from __future__ import annotations
 
+import io
 import os
 import pickle
 import re
@@ -452,3 +453,83 @@ def test_info_memory_on_a_bomb(pth_folder, tmp_path):
     if baseline is None:
         pytest.skip("GNU time (/usr/bin/time) is missing: apt-get install time")
     assert bomb < baseline + 100, f"info took {bomb:.0f} MB on the bomb, {baseline:.0f} MB on the real files"
+
+
+def write_npy_member(archive: zipfile.ZipFile, name: str, header: dict, data: bytes, **kwargs) -> None:
+    buffer = io.BytesIO()
+    np.lib.format.write_array_header_1_0(buffer, header)
+    archive.writestr(name, buffer.getvalue() + data, **kwargs)
+
+
+def hostile_npz(path: Path, make) -> Path:
+    with zipfile.ZipFile(path, "w") as archive:
+        make(archive)
+        if "meta/encoder.npy" not in archive.namelist():
+            archive.writestr("meta/encoder.npy", npy_bytes(np.array("vgg19")))
+    return path
+
+
+def npy_bytes(array: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    np.save(buffer, array, allow_pickle=True)
+    return buffer.getvalue()
+
+
+FLOAT = {"descr": "<f4", "fortran_order": False}
+NPZ_BOMBS = {
+    "100000x100000 header": (lambda z: write_npy_member(z, "w.npy", {**FLOAT, "shape": (100000, 100000)}, bytes(16)),
+                             r"w: shape \(100000, 100000\) of float32 is beyond the limits"),
+    "header larger than the data": (lambda z: write_npy_member(z, "w.npy", {**FLOAT, "shape": (1000,)}, bytes(16)),
+                                    r"w \(shape \(1000,\), float32\): its zip entry holds 144 bytes, expected 4,128"),
+    "object array": (lambda z: z.writestr("w.npy", npy_bytes(np.array([{"a": 1}], dtype=object))),
+                     "w: arrays of object are refused"),
+    "inflating entry": (lambda z: write_npy_member(z, "w.npy", {**FLOAT, "shape": (1 << 23,)}, bytes(4 << 23),
+                                                   compress_type=zipfile.ZIP_DEFLATED),
+                        "w .shape .8388608,., float32.: its zip entry inflates .* a compression ratio above 100"),
+    "not an array": (lambda z: z.writestr("notes.txt", "hi"), "unexpected member 'notes.txt': expected only .npy"),
+    "negative size": (lambda z: write_npy_member(z, "w.npy", {**FLOAT, "shape": (-4,)}, b""), r"w: "),
+    "long encoder name": (lambda z: z.writestr("meta/encoder.npy", npy_bytes(np.array("v" * 1000))),
+                          "meta/encoder holds 4,000 bytes, expected a short name"),
+}
+
+
+@pytest.mark.parametrize("bomb", NPZ_BOMBS)
+def test_hostile_weights_npz(bomb, tmp_path):
+    make, message = NPZ_BOMBS[bomb]
+    folder = tmp_path / "model"
+    folder.mkdir()
+    path = hostile_npz(folder / "weights.npz", make)
+    with pytest.raises(weights.WeightsError, match=f"^{re.escape(str(path))}: {message}"):
+        weights.resolve(str(folder))
+    if bomb != "long encoder name":
+        with pytest.raises(weights.WeightsError, match=f"^{re.escape(str(path))}: {message}"):
+            weights._read_npz(path)
+
+
+def test_fuzzed_weights_npz(tmp_path):
+    source = tmp_path / "weights.npz"
+    weights.save(source, {"decoder/conv1_1/kernel": np.ones((3, 3, 2, 3), np.float32),
+                          "decoder/conv1_1/bias": np.arange(3, dtype=np.float16)}, "vgg19")
+    data, path = source.read_bytes(), tmp_path / "damaged.npz"
+    tried, refused, failures = 0, 0, []
+    variants = [(f"cut at {end}", data[:end]) for end in range(0, len(data), 3)]
+    variants += [(f"byte {i} ^ 0xff", data[:i] + bytes([data[i] ^ 0xFF]) + data[i + 1:]) for i in range(len(data))]
+    # A member larger than zipfile's read-ahead: its data is first read (and its CRC checked) by np.load.
+    weights.save(source, {"decoder/conv1_1/bias": np.ones(20000, np.float32)}, "vgg19")
+    large = source.read_bytes()
+    variants += [(f"large, byte {i} ^ 0xff", large[:i] + bytes([large[i] ^ 0xFF]) + large[i + 1:])
+                 for i in range(0, len(large), 997)]
+    for label, variant in variants:
+        path.write_bytes(variant)
+        for read in (weights._npz_header, weights._read_npz):
+            tried += 1
+            try:
+                read(path)
+            except weights.WeightsError as error:
+                refused += 1
+                if not str(error).startswith(f"{path}: "):
+                    failures.append(f"{label}: the message does not start with the file: {error}")
+            except Exception as error:  # noqa: BLE001 - the point of the test
+                failures.append(f"{label}, {read.__name__}: {type(error).__name__}: {error}")
+    print(f"\nfuzzed weights.npz: tried {tried}, loaded {tried - refused}, refused with a WeightsError {refused}")
+    assert not failures, "\n".join(failures[:20])
