@@ -157,7 +157,8 @@ class _TensorsOnly(pickle.Unpickler):
         if not isinstance(key, str) or not key.isalnum():
             raise CheckpointError(f"{self.path}: storage key {_short(key)}: expected a name of letters and digits")
         if not _is_count(numel) or numel > MAX_ELEMENTS:
-            raise CheckpointError(f"{self.path}: storage {key} declares {_short(numel)} values, expected a "
+            declared = f"{numel:,}" if isinstance(numel, int) else _short(numel)
+            raise CheckpointError(f"{self.path}: storage {key} declares {declared} values, expected a "
                                   f"count from 0 to {MAX_ELEMENTS:,}")
         if len(pid) == 6 and pid[5] is not None:
             raise CheckpointError(f"{self.path}: storage {key} is a storage view, which is not supported")

@@ -133,9 +133,10 @@ def _check_npz(path: Path) -> dict[str, int]:
                         or count * dtype.itemsize > 8 * checkpoints.MAX_ELEMENTS
                         or total > checkpoints.MAX_TOTAL_ELEMENTS):
                     raise WeightsError(
-                        f"{path}: {name}: shape {shape} of {dtype} is beyond the limits ({checkpoints.MAX_NDIM} "
-                        f"dimensions, {checkpoints.MAX_ELEMENTS:,} elements and {8 * checkpoints.MAX_ELEMENTS:,} "
-                        f"bytes per array, {checkpoints.MAX_TOTAL_ELEMENTS:,} elements in all)")
+                        f"{path}: {name}: shape {shape} of {dtype}: expected at most {checkpoints.MAX_NDIM} "
+                        f"non-negative dimensions, {checkpoints.MAX_ELEMENTS:,} elements and "
+                        f"{8 * checkpoints.MAX_ELEMENTS:,} bytes per array, {checkpoints.MAX_TOTAL_ELEMENTS:,} "
+                        "elements in all")
                 problem = checkpoints.zip_entry_problem(info, header + count * dtype.itemsize)
                 if problem:
                     raise WeightsError(f"{path}: {name} (shape {shape}, {dtype}): {problem}")
