@@ -4,6 +4,7 @@ storages) but with whatever declarations a test wants: for the tests and benchma
 from __future__ import annotations
 
 import collections
+import io
 import pickle
 import zipfile
 from pathlib import Path
@@ -55,8 +56,6 @@ def storages_in(value) -> list[Storage]:
 
 def write_pth(path: Path, state, compress: bool = False) -> Path:
     """A zip checkpoint holding the pickle of state and the storages it names."""
-    import io
-
     buffer = io.BytesIO()
     _Pickler(buffer, protocol=2).dump(state)
     method = zipfile.ZIP_DEFLATED if compress else zipfile.ZIP_STORED

@@ -359,7 +359,8 @@ WRONG = {
     "storage size negative": ({"w": T(S(numel=-4, data=b""))}, r"storage 0 declares -4 values"),
     "storage key a path": ({"w": T(S(key="../0"))}, r"storage key '../0': expected a name of letters and digits"),
     "storage key a number": ({"w": T(S(key=0))}, "storage key 0: expected a name"),
-    "storage type bfloat16": ({"w": T(S(dtype="BFloat16Storage"))}, "storage '0': unsupported storage type 'BFloat16Storage'"),
+    "storage type bfloat16": ({"w": T(S(dtype="BFloat16Storage"))},
+                              "storage '0': unsupported storage type 'BFloat16Storage'"),
     "storage entry too small": ({"w": T(S(numel=4, data=bytes(12)))}, "storage 0 .4 values of float32.: its zip "
                                                                      "entry holds 12 bytes, expected 16"),
     "storage entry too big": ({"w": T(S(numel=1, data=bytes(4 << 20)))}, "holds 4,194,304 bytes, expected 4"),
