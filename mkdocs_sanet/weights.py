@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import math
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -106,20 +108,69 @@ def resolve(model: str, base_dir: Path | None = None) -> ModelSource:
     return ModelSource(path.parent.name, encoder, files, trained=True)
 
 
+def _check_npz(path: Path) -> dict[str, int]:
+    """The arrays of a weights.npz and their sizes in bytes, from the members' headers alone: each
+    a plain numeric or string array, within the checkpoint limits and matching its zip entry.
+    np.load allocates what a header declares, so nothing reaches it unchecked."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            sizes, total = {}, 0
+            for info in archive.infolist():
+                if not info.filename.endswith(".npy"):
+                    raise WeightsError(f"{path}: unexpected member {info.filename!r}: expected only .npy arrays")
+                name = info.filename[: -len(".npy")]
+                with archive.open(info) as f:
+                    version = np.lib.format.read_magic(f)
+                    if version not in _NPY_HEADERS:
+                        raise WeightsError(f"{path}: {name}: .npy format version {version}, expected 1.0 or 2.0")
+                    shape, _, dtype = _NPY_HEADERS[version](f)
+                    header = f.tell()
+                if dtype.hasobject or dtype.kind not in "biufcSU":
+                    raise WeightsError(f"{path}: {name}: arrays of {dtype} are refused (expected numbers or strings)")
+                count = math.prod(shape)
+                total += count
+                if (len(shape) > checkpoints.MAX_NDIM or min(shape, default=0) < 0 or count > checkpoints.MAX_ELEMENTS
+                        or count * dtype.itemsize > 8 * checkpoints.MAX_ELEMENTS
+                        or total > checkpoints.MAX_TOTAL_ELEMENTS):
+                    raise WeightsError(
+                        f"{path}: {name}: shape {shape} of {dtype}: expected at most {checkpoints.MAX_NDIM} "
+                        f"non-negative dimensions, {checkpoints.MAX_ELEMENTS:,} elements and "
+                        f"{8 * checkpoints.MAX_ELEMENTS:,} bytes per array, {checkpoints.MAX_TOTAL_ELEMENTS:,} "
+                        "elements in all")
+                problem = checkpoints.zip_entry_problem(info, header + count * dtype.itemsize)
+                if problem:
+                    raise WeightsError(f"{path}: {name} (shape {shape}, {dtype}): {problem}")
+                sizes[name] = count * dtype.itemsize
+            return sizes
+    except WeightsError:
+        raise
+    except OSError as error:
+        raise WeightsError(f"{path}: cannot be read ({error.strerror or error})") from None
+    except Exception as error:  # BadZipFile, and what NumPy raises on a damaged header
+        raise WeightsError(f"{path}: not a readable .npz weights file ({type(error).__name__}: {error})") from None
+
+
+_NPY_HEADERS = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
+
+
 def _read_npz(path: Path) -> dict[str, np.ndarray]:
+    _check_npz(path)
     try:
         with np.load(path, allow_pickle=False) as data:
             return {name: data[name] for name in data.files}
-    except (OSError, ValueError) as error:
-        raise WeightsError(f"{path}: not a readable .npz weights file ({error})") from None
+    except Exception as error:  # OSError, ValueError, BadZipFile (a CRC mismatch in the data)
+        raise WeightsError(f"{path}: not a readable .npz weights file ({type(error).__name__}: {error})") from None
 
 
 def _npz_header(path: Path) -> tuple[list[str], str]:
     """The array names and meta/encoder of a weights.npz, without reading the weights."""
+    sizes = _check_npz(path)
+    if sizes.get("meta/encoder", 0) > 1024:
+        raise WeightsError(f"{path}: meta/encoder holds {sizes['meta/encoder']:,} bytes, expected a short name")
     try:
         with np.load(path, allow_pickle=False) as data:
-            encoder = str(data["meta/encoder"]) if "meta/encoder" in data.files else "vgg16"
-            return list(data.files), encoder
+            encoder = str(data["meta/encoder"]) if "meta/encoder" in sizes else "vgg16"
+            return list(sizes), encoder
     except (OSError, ValueError) as error:
         raise WeightsError(f"{path}: not a readable .npz weights file ({error})") from None
 
