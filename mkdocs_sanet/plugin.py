@@ -15,7 +15,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path, PurePosixPath
 
 from mkdocs.exceptions import PluginError
-from mkdocs.plugins import BasePlugin
+from mkdocs.plugins import BasePlugin, event_priority
 from mkdocs.structure.pages import Page
 from mkdocs.utils import get_relative_url
 
@@ -45,6 +45,9 @@ class SANetPlugin(BasePlugin[SANetConfig]):
 
     # -- configuration -------------------------------------------------------------------
 
+    # Early: the Markdown extension added here must be in markdown_extensions before another
+    # plugin's on_config builds a Markdown from that list, or copies it.
+    @event_priority(50)
     def on_config(self, config):
         if not self.config.enabled:
             return config
@@ -378,6 +381,11 @@ class SANetPlugin(BasePlugin[SANetConfig]):
     def on_post_build(self, config):
         if not self.config.enabled:
             return
+        if self.serving and self.model_future is not None and not self.model_future.done():
+            # Pages say that the model is being built: when it is, serve rebuilds the site.
+            self.model_future.add_done_callback(self._rebuild_when_built)
+        elif self.building_shown:  # the model was ready before this build ended
+            self._rebuild_when_built(self.model_future)
         site = Path(config.site_dir) / page_assets.SITE_FOLDER
         used = {tag.name for found in self.page_tags.values() for tag in found}
         if "sanet_demo" in used:
@@ -391,17 +399,12 @@ class SANetPlugin(BasePlugin[SANetConfig]):
                 page_assets.link_or_copy(page_assets.STATIC / name, site / name)
             if not (self.config.presets.content and self.config.presets.style):
                 page_assets.copy_tree(page_assets.BUILTIN_PRESETS, site / "presets")
-            if not self.model_future.done():
-                if self.serving:
-                    # The pages say that the model is being built; when it is, serve rebuilds the site.
-                    self.model_future.add_done_callback(self._rebuild_when_built)
-                else:
-                    log.info(f"sanet: the pages are built; waiting for the model build "
-                             f"(started {time.time() - self.build_started:.0f} s ago)…")
+            if not self.model_future.done() and not self.serving:
+                log.info(f"sanet: the pages are built; waiting for the model build "
+                         f"(started {time.time() - self.build_started:.0f} s ago)…")
+            # `mkdocs build` waits for the model and ships it; `mkdocs serve` serves without it meanwhile.
             if self.model_future.done() or not self.serving:
                 page_assets.copy_tree(self.model_future.result(), site / "models" / self.key)
-                if self.building_shown:  # the model was ready before this build ended
-                    self._rebuild_when_built(self.model_future)
         if used & ARTICLE_TAGS:
             for name in ("sanet-article.css", "sanet-article.js"):
                 page_assets.link_or_copy(page_assets.STATIC / name, site / name)
