@@ -51,7 +51,7 @@ The rest.
 
 
 @pytest.fixture(scope="module")
-def blog(tmp_path_factory, model_cache, serve) -> tuple[Path, str]:
+def blog(tmp_path_factory, model_cache, serve) -> tuple[Path, str, object]:
     root = tmp_path_factory.mktemp("blog")
     url = serve(root / "site")
     config = write_site(root, model_cache, {
