@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import html
 import os
+import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -147,8 +148,39 @@ def render_demo(*, demo_id: str, model_url: str, runtime_url: str, backends: lis
         f'</sanet-demo>')
 
 
-def asset_tags(assets_url: str) -> str:
-    """Loaded once per page, after its demos; the script loads the TF.js runtime itself."""
+def asset_tags(assets_url: str) -> tuple[str, str]:
+    """The demo's stylesheet (put before it) and script (after it; the script loads the TF.js
+    runtime itself). Every demo brings both, so that it works wherever its HTML lands;
+    `once_per_page` then keeps one of each."""
     e = html.escape
-    return (f'<link rel="stylesheet" href="{e(assets_url)}/sanet-demo.css">'
+    return (f'<link rel="stylesheet" href="{e(assets_url)}/sanet-demo.css">',
             f'<script src="{e(assets_url)}/sanet-demo.js"></script>')
+
+
+def render_building(element_id: str, what: str = "demo") -> str:
+    """In place of a demo (or the model card) while `mkdocs serve` builds the model. No script
+    sets it up (data-sanet-ready); the rebuild that follows the model's replaces it."""
+    return (f'<section class="sanet-demo sanet-demo--building" id="{html.escape(element_id)}" data-sanet-ready="true" '
+            f'data-sanet-state="building" data-search-exclude><p class="sanet-demo__notice">'
+            f'<strong>The model is being built.</strong> <code>mkdocs serve</code> builds the SANet model '
+            f'once (about half a minute); this {what} appears when it is ready: the page reloads by itself, '
+            f'or reload it in a moment.</p></section>')
+
+
+# The plugin's own <link> and <script> tags (their URLs go through SITE_FOLDER).
+ASSET_TAG = re.compile(rf'<link rel="stylesheet" href="[^"<>]*{SITE_FOLDER}/[^"<>]*">|'
+                       rf'<script src="[^"<>]*{SITE_FOLDER}/[^"<>]*"></script>')
+
+
+def once_per_page(page_html: str) -> str:
+    """Each of the plugin's stylesheets once, where it first appears; each script once, where it
+    last appears (after every demo that it sets up)."""
+    matches = list(ASSET_TAG.finditer(page_html))
+    keep: dict[str, int] = {}
+    for i, match in enumerate(matches):
+        if match.group(0) not in keep or match.group(0).startswith("<script"):
+            keep[match.group(0)] = i
+    drop = [m for i, m in enumerate(matches) if keep[m.group(0)] != i]
+    for match in reversed(drop):
+        page_html = page_html[:match.start()] + page_html[match.end():]
+    return page_html
