@@ -15,7 +15,7 @@ from mkdocs.exceptions import PluginError
 from mkdocs.plugins import BasePlugin
 from mkdocs.utils import get_relative_url
 
-from . import article, formulas, page_assets, results, tags
+from . import article, bundled, formulas, page_assets, results, tags
 from .cache import Cache, model_key
 from .citations import Bibliography, BibliographyError, PageCitations
 from .config import SANetConfig
@@ -44,7 +44,7 @@ class SANetPlugin(BasePlugin[SANetConfig]):
         self.config_dir = Path(config.config_file_path or ".").resolve().parent
         self.docs_dir = Path(config.docs_dir).resolve()
         self.cache = Cache(self.config_dir / self.config.cache_dir)
-        self.runtime_dir = self.config_dir / self.config.runtime_dir
+        self.runtime_dir = bundled.runtime_dir(self.config_dir / self.config.runtime_dir)
         if self.config.max_size < 32:
             raise PluginError(f"mkdocs.yml: sanet: max_size is {self.config.max_size}, expected at least 32")
         try:
@@ -268,7 +268,14 @@ class SANetPlugin(BasePlugin[SANetConfig]):
         if entry is not None:
             manifest = self.cache.manifest(self.key)
             log.info(f"sanet: using the cached model {self.key[:12]} ({manifest['bytes'] / 1e6:.1f} MB)")
+        elif (prebuilt := bundled.prebuilt_model(self.key)) is not None:
+            entry = self.cache.put(self.key, lambda tmp: page_assets.copy_tree(prebuilt, tmp))
+            log.info(f"sanet: using the model that came with the package ({self.key[:12]})")
         else:
+            try:
+                bundled.require_build_extra(f"building the model '{self.source.name}' ({self.config.quantization})")
+            except bundled.BuildExtraMissing as error:
+                raise PluginError(str(error)) from None
             log.info(f"sanet: building the TF.js model '{self.source.name}' ({self.config.quantization}); "
                      f"this happens once, later builds reuse {self.cache.root}/{self.key[:12]}…")
             started = time.time()
