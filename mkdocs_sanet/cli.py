@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 from . import architecture, page_assets
-from .cache import Cache, model_key
+from .cache import Cache, CacheError, model_key
 from .checkpoints import CheckpointError
 from .export import QUANTIZATIONS, ExportError
 from .weights import WeightsError, resolve
@@ -57,15 +57,18 @@ def stylize(args) -> None:
 
 
 def build_model(args) -> None:
-    from .export import export
+    from .export import SIGNATURES, export
 
     source = resolve(args.model)
     cache = Cache(args.cache_dir)
     key = model_key(source, args.quantization)
-    entry = cache.get(key)
-    if entry is None:
-        entry = cache.put(key, lambda folder: export(source, folder, args.quantization,
-                                                     log=lambda m: print(m, file=sys.stderr)))
+    try:
+        entry = cache.get(key, SIGNATURES, warn=lambda message: print(f"warning: {message}", file=sys.stderr))
+        if entry is None:
+            entry = cache.put(key, lambda folder: export(source, folder, args.quantization,
+                                                         log=lambda m: print(m, file=sys.stderr)), SIGNATURES)
+    except CacheError as error:
+        raise InputError(f"--cache-dir: {error}") from None
     if args.output.exists():
         shutil.rmtree(args.output)
     page_assets.copy_tree(entry, args.output)
