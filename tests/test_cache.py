@@ -164,16 +164,19 @@ def test_serve_rebuild_reuses_the_cache(tmp_path, model_cache):
 
 # -- damaged entries ------------------------------------------------------------------------
 
-def default_key() -> str:
-    return cache.model_key(weights.resolve("default"), "float16")
+def shipped_key(config: Path) -> str:
+    """The key of the model a built site serves."""
+    [model] = (config.parent / "site" / "assets" / "sanet" / "models").iterdir()
+    return model.name
 
 
 @pytest.fixture
 def own_cache(tmp_path, model_cache) -> tuple[Path, Path]:
     """A site whose own cache holds a copy of the session's default model: (mkdocs.yml, entry)."""
-    mkdocs_build(write_site(tmp_path / "warm", model_cache, DEMO_PAGE))  # fills the session cache
-    entry = tmp_path / "cache" / default_key()
-    shutil.copytree(model_cache / default_key(), entry)
+    warm = write_site(tmp_path / "warm", model_cache, DEMO_PAGE)
+    mkdocs_build(warm)  # fills the session cache
+    entry = tmp_path / "cache" / shipped_key(warm)
+    shutil.copytree(model_cache / entry.name, entry)
     return write_site(tmp_path / "project", tmp_path / "cache", DEMO_PAGE), entry
 
 
@@ -323,12 +326,13 @@ def test_site_holds_copies(tmp_path, model_cache):
     assert {"models", "tfjs", "katex", "presets", "sanet.js"} <= {p.relative_to(site).parts[0] for p in shipped}
     assert [p for p in shipped if p.stat().st_nlink != 1] == []
     node_modules = conftest.ROOT / "node_modules"
-    sources = [*(model_cache / default_key()).rglob("*"), *page_assets.STATIC.rglob("*"),
+    key = shipped_key(config)
+    sources = [*(model_cache / key).rglob("*"), *page_assets.STATIC.rglob("*"),
                *page_assets.BUILTIN_PRESETS.rglob("*"), *page_assets.runtime_sources(node_modules),
                *(node_modules / "katex" / "dist").rglob("*")]
     inodes = {(p.stat().st_dev, p.stat().st_ino) for p in sources if p.is_file()}
     assert [p for p in shipped if (p.stat().st_dev, p.stat().st_ino) in inodes] == []
     # Copying again into the kept site leaves the unchanged copies as they are.
     before = {p: p.stat().st_ino for p in shipped}
-    page_assets.copy_tree(model_cache / default_key(), site / "models" / default_key())
+    page_assets.copy_tree(model_cache / key, site / "models" / key)
     assert all(p.stat().st_ino == before[p] for p in (site / "models").rglob("*") if p.is_file())
