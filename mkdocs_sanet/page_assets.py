@@ -4,7 +4,6 @@ JS and CSS, the preset images) that the built site serves itself."""
 from __future__ import annotations
 
 import html
-import os
 import re
 import shutil
 from dataclasses import dataclass
@@ -50,13 +49,18 @@ def runtime_sources(runtime_dir: Path) -> list[Path]:
 
 
 def link_or_copy(source: Path, target: Path) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    if target.exists():
-        target.unlink()
+    """Copy a file into the built site; never a link, so that editing the site in place cannot
+    edit the cache, the package or node_modules. A target of the same size and mtime (copy2
+    keeps the mtime) is left as it is, which keeps rebuilds into a kept site cheap."""
+    stat = source.stat()
     try:
-        os.link(source, target)
-    except OSError:
-        shutil.copy2(source, target)
+        old = target.stat()
+        if (old.st_size, old.st_mtime_ns, old.st_nlink) == (stat.st_size, stat.st_mtime_ns, 1):
+            return
+        target.unlink()  # a link from an older version: writing into it would write its source
+    except FileNotFoundError:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(source, target)
 
 
 def copy_tree(source: Path, target: Path) -> None:

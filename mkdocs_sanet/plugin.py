@@ -20,9 +20,10 @@ from mkdocs.structure.pages import Page
 from mkdocs.utils import get_relative_url
 
 from . import article, bundled, formulas, markdown_ext, page_assets, pipeline, results, tags
-from .cache import Cache, model_key
+from .cache import Cache, CacheError, model_key
 from .citations import Bibliography, BibliographyError, PageCitations
 from .config import SANetConfig
+from .export import SIGNATURES
 from .weights import WeightsError, resolve
 
 log = logging.getLogger("mkdocs.plugins.sanet")
@@ -343,28 +344,32 @@ class SANetPlugin(BasePlugin[SANetConfig]):
         return self.cache.manifest(self.key)
 
     def _model_entry(self) -> Path:
-        entry = self.cache.get(self.key)
-        if entry is not None:
-            manifest = self.cache.manifest(self.key)
-            log.info(f"sanet: using the cached model {self.key[:12]} ({manifest['bytes'] / 1e6:.1f} MB)")
-        elif (prebuilt := bundled.prebuilt_model(self.key)) is not None:
-            entry = self.cache.put(self.key, lambda tmp: page_assets.copy_tree(prebuilt, tmp))
-            log.info(f"sanet: using the model that came with the package ({self.key[:12]})")
-        else:
-            try:
-                bundled.require_build_extra(f"building the model '{self.source.name}' ({self.config.quantization})")
-            except bundled.BuildExtraMissing as error:
-                raise PluginError(str(error)) from None
-            log.info(f"sanet: building the TF.js model '{self.source.name}' ({self.config.quantization}), "
-                     f"about 20-30 s; this happens once, later builds reuse {self.cache.root}/{self.key[:12]}…")
-            if self.serving:
-                log.info("sanet: mkdocs serve serves the site meanwhile: the demos say that the model is being "
-                         "built, and the site is rebuilt (and the browser reloads) when it is ready")
-            started = time.time()
-            entry = self.cache.put(self.key, self._export)
-            manifest = self.cache.manifest(self.key)
-            log.info(f"sanet: model built in {time.time() - started:.1f} s: "
-                     f"{manifest['parameters']:,} parameters, {manifest['bytes'] / 1e6:.1f} MB")
+        try:
+            entry = self.cache.get(self.key, SIGNATURES, warn=lambda message: log.warning(f"sanet: {message}"))
+            if entry is not None:
+                manifest = self.cache.manifest(self.key)
+                log.info(f"sanet: using the cached model {self.key[:12]} ({manifest['bytes'] / 1e6:.1f} MB)")
+            elif (prebuilt := bundled.prebuilt_model(self.key)) is not None:
+                entry = self.cache.put(self.key, lambda tmp: page_assets.copy_tree(prebuilt, tmp), SIGNATURES)
+                log.info(f"sanet: using the model that came with the package ({self.key[:12]})")
+            else:
+                try:
+                    bundled.require_build_extra(
+                        f"building the model '{self.source.name}' ({self.config.quantization})")
+                except bundled.BuildExtraMissing as error:
+                    raise PluginError(str(error)) from None
+                log.info(f"sanet: building the TF.js model '{self.source.name}' ({self.config.quantization}), "
+                         f"about 20-30 s; this happens once, later builds reuse {self.cache.root}/{self.key[:12]}…")
+                if self.serving:
+                    log.info("sanet: mkdocs serve serves the site meanwhile: the demos say that the model is "
+                             "being built, and the site is rebuilt (and the browser reloads) when it is ready")
+                started = time.time()
+                entry = self.cache.put(self.key, self._export, SIGNATURES)
+                manifest = self.cache.manifest(self.key)
+                log.info(f"sanet: model built in {time.time() - started:.1f} s: "
+                         f"{manifest['parameters']:,} parameters, {manifest['bytes'] / 1e6:.1f} MB")
+        except CacheError as error:
+            raise PluginError(f"mkdocs.yml: sanet: cache_dir: {error}") from None
         if not self.source.trained:
             log.info("sanet: the model is UNTRAINED (random attention and decoder weights): "
                      "the demo runs end to end but does not stylize yet")
