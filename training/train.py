@@ -52,8 +52,12 @@ def build_model(encoder_npz: Path | None, seed: int = 0) -> SANetTorch:
 def write_atomically(path: Path, write) -> None:
     """`write(temporary path)`, then rename over `path`: readers never see half a file."""
     tmp = path.with_name(f"{path.stem}.tmp{path.suffix}")
-    write(tmp)
-    os.replace(tmp, path)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def checkpoint(output: Path, model: SANetTorch, record: dict) -> None:
