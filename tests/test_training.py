@@ -23,7 +23,7 @@ from conftest import PRESETS, ROOT, SHARED_PAINTINGS, painting  # noqa: E402
 from mkdocs_sanet import pipeline, weights  # noqa: E402
 from training import evaluate, sources, train  # noqa: E402
 from training.data import Crops  # noqa: E402
-from training.net import LAMBDA_ID1, LAMBDA_ID2, SANetTorch  # noqa: E402
+from training.net import LAMBDA_ID1, LAMBDA_ID2, SANetTorch, style_loss  # noqa: E402
 
 
 def test_torch_model_is_the_plugins_model():
@@ -41,6 +41,21 @@ def test_torch_model_is_the_plugins_model():
     got = pipeline.Stylizer(source)(content, style, pad_images=False)
     assert expected.std() > 0.02
     assert np.abs(got - expected).max() < 2e-3
+
+
+@pytest.mark.skipif(not weights.DEFAULT_WEIGHTS.is_file(),
+                    reason="no trained default yet: model_assets/sanet-vgg16/weights.npz comes from issue 8's GPU run")
+def test_trained_default_moves_a_held_out_photo_towards_the_painting():
+    """A regression back to random weights fails: the output's style loss is well below the photo's own."""
+    net = SANetTorch("vgg16")
+    net.load_plugin_weights(weights.load(weights.resolve("default")))
+    content = evaluate.center_crop(PRESETS / "content-cat.jpg", 128)  # scikit-image's chelsea: held out
+    style = evaluate.center_crop(painting("wave.jpg"), 128)
+    with torch.no_grad():
+        s_feats = net.encode(style)
+        own = float(style_loss(net.encode(content), s_feats))
+        stylized = float(style_loss(net.encode(net.stylize(content, style)), s_feats))
+    assert stylized < 0.3 * own, (stylized, own)
 
 
 def test_recipe_weighs_identity_as_the_original_code():
