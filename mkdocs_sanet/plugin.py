@@ -331,7 +331,7 @@ class SANetPlugin(BasePlugin[SANetConfig]):
         up here and now, so that no page waits for it nor says that it is being built."""
         if self.model_future is None:
             self.future_key = self.key
-            if self.cache.get(self.key) is not None or bundled.prebuilt_model(self.key) is not None:
+            if self._cached_entry() is not None or bundled.prebuilt_model(self.key) is not None:
                 self.model_future = Future()
                 self.model_future.set_result(self._model_entry())
             else:
@@ -343,9 +343,16 @@ class SANetPlugin(BasePlugin[SANetConfig]):
         self.model_future.result()
         return self.cache.manifest(self.key)
 
+    def _cached_entry(self) -> Path | None:
+        """The intact cache entry, or None; a damaged one is reported and removed (then rebuilt)."""
+        try:
+            return self.cache.get(self.key, SIGNATURES, warn=lambda message: log.warning(f"sanet: {message}"))
+        except CacheError as error:
+            raise PluginError(f"mkdocs.yml: sanet: cache_dir: {error}") from None
+
     def _model_entry(self) -> Path:
         try:
-            entry = self.cache.get(self.key, SIGNATURES, warn=lambda message: log.warning(f"sanet: {message}"))
+            entry = self._cached_entry()
             if entry is not None:
                 manifest = self.cache.manifest(self.key)
                 log.info(f"sanet: using the cached model {self.key[:12]} ({manifest['bytes'] / 1e6:.1f} MB)")
