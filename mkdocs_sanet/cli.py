@@ -4,6 +4,7 @@
         [--strength A] [--passes N] [--style-weights 0.7,0.3 | --mask M.png] [--keep-colors]
     mkdocs-sanet build-model --model FOLDER|default --output DIR [--quantization float16] [--cache-dir D]
     mkdocs-sanet info --model FOLDER|default
+    mkdocs-sanet export DIR [--model default] [--quantization float16] [--cache-dir D] [--runtime-dir R]
 
 Exit codes: 0 on success, 2 on bad input, with one line on stderr.
 """
@@ -11,8 +12,10 @@ Exit codes: 0 on success, 2 on bad input, with one line on stderr.
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 from . import architecture, page_assets
@@ -91,20 +94,77 @@ def stylize(args) -> None:
     print(f"wrote {args.output} ({out.shape[1]}x{out.shape[0]})")
 
 
-def build_model(args) -> None:
+def model_entry(model: str, quantization: str, cache_dir: Path) -> tuple[Path, str]:
+    """The TF.js model's folder in the cache (built there first if missing), and its key."""
     from .export import export
 
-    source = resolve(args.model)
-    cache = Cache(args.cache_dir)
-    key = model_key(source, args.quantization)
+    source = resolve(model)
+    cache = Cache(cache_dir)
+    key = model_key(source, quantization)
     entry = cache.get(key)
     if entry is None:
-        entry = cache.put(key, lambda folder: export(source, folder, args.quantization,
+        entry = cache.put(key, lambda folder: export(source, folder, quantization,
                                                      log=lambda m: print(m, file=sys.stderr)))
+    return entry, key
+
+
+def build_model(args) -> None:
+    entry, key = model_entry(args.model, args.quantization, args.cache_dir)
     if args.output.exists():
         shutil.rmtree(args.output)
     page_assets.copy_tree(entry, args.output)
     print(f"wrote {args.output} (cache entry {key[:12]})")
+
+
+# What `export` writes besides the model, the runtime and the presets: static file -> name in DIR.
+EXPORT_FILES = {"sanet.js": "sanet.js", "sanet-demo.js": "sanet-demo.js", "sanet-demo.css": "sanet-demo.css",
+                "export-README.md": "README.md", "export-index.html": "index.html"}
+
+
+def export_folder(args) -> None:
+    """DIR: the demo as <sanet-demo>, with everything it loads, for a page of any site."""
+    target = args.dir
+    if target.exists() and not target.is_dir():
+        raise InputError(f"{target}: not a folder: expected a new or empty folder, or an earlier export")
+    if target.is_dir() and any(target.iterdir()) and not (target / "sanet-demo.js").is_file():
+        raise InputError(f"{target}: the folder is not empty and holds no earlier export: "
+                         "expected a new or empty folder (export replaces only an earlier export)")
+    try:
+        runtime = page_assets.runtime_sources(args.runtime_dir)
+    except page_assets.RuntimeMissing as error:
+        raise InputError(f"--runtime-dir: {error}") from None
+    entry, key = model_entry(args.model, args.quantization, args.cache_dir)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    # Written beside DIR, then moved there: a failure leaves nothing half-written.
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    try:
+        for path in runtime:
+            _copy(path, staging / "tfjs" / path.name)
+        for name, copied in EXPORT_FILES.items():
+            _copy(page_assets.STATIC / name, staging / copied)
+        presets = {role: sorted(p.name for p in page_assets.BUILTIN_PRESETS.glob(f"{role}-*.jpg"))
+                   for role in ("content", "style")}
+        for name in presets["content"] + presets["style"] + ["README.md"]:
+            _copy(page_assets.BUILTIN_PRESETS / name, staging / "presets" / name)
+        (staging / "presets" / "presets.json").write_text(json.dumps(presets, indent=2) + "\n")
+        for path in entry.rglob("*"):
+            if path.is_file():
+                _copy(path, staging / "model" / path.relative_to(entry))
+        if target.exists():
+            shutil.rmtree(target)
+        staging.rename(target)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    size = sum(p.stat().st_size for p in target.rglob("*") if p.is_file())
+    print(f"wrote {target} ({size / 1e6:.1f} MB, model cache entry {key[:12]}); a page uses it with\n"
+          f'  <script src=".../{target.name}/sanet-demo.js" defer></script>\n  <sanet-demo></sanet-demo>')
+
+
+def _copy(source: Path, target: Path) -> None:
+    """A copy, not a link: editing the export must not change the package or the cache."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(source, target)
 
 
 def info(args) -> None:
@@ -152,6 +212,14 @@ def parser() -> argparse.ArgumentParser:
     i.add_argument("--model", default="default")
     i.add_argument("--quantization", default="float16", choices=QUANTIZATIONS)
     i.set_defaults(run=info)
+    e = sub.add_parser("export", help="write the demo as <sanet-demo>, with its model and runtime, for any site")
+    e.add_argument("dir", type=Path, metavar="DIR", help="a new or empty folder, or an earlier export")
+    e.add_argument("--model", default="default")
+    e.add_argument("--quantization", default="float16", choices=QUANTIZATIONS)
+    e.add_argument("--cache-dir", type=Path, default=Path(".cache/plugin/sanet"))
+    e.add_argument("--runtime-dir", type=Path, default=Path("node_modules"),
+                   help="the npm install of @tensorflow/tfjs and its backends (npm ci beside package.json)")
+    e.set_defaults(run=export_folder)
     return p
 
 

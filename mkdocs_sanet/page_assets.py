@@ -94,6 +94,7 @@ def _picker(role: str, legend: str, file_label: str, presets: list[Preset], sele
 
 
 BACKEND_LABELS = {"webgpu": "WebGPU", "webgl": "WebGL", "wasm": "WASM", "cpu": "CPU"}
+BACKEND_TITLE = "Where the model runs: Auto picks the fastest that works here"
 
 
 def size_choices(max_size: int) -> list[int]:
@@ -103,6 +104,9 @@ def size_choices(max_size: int) -> list[int]:
 def render_demo(*, demo_id: str, model_url: str, runtime_url: str, backends: list[str], max_size: int,
                 strength: float, trained: bool, model_name: str, contents: list[Preset],
                 styles: list[Preset], content: str | None, style: str | None) -> str:
+    """The <sanet-demo> element with its UI already in it, so that the page looks right and search
+    can leave it out before the script (static/sanet-demo.js) upgrades it. The script renders the
+    same markup itself for an element written by hand (`render` there): keep the two alike."""
     e = html.escape
     sizes = "".join(
         f'<option value="{s}"{" selected" if s == max_size else ""}>{s} px</option>'
@@ -113,9 +117,9 @@ def render_demo(*, demo_id: str, model_url: str, runtime_url: str, backends: lis
         f'“{e(model_name)}”, whose attention and decoder weights are random: the pipeline works '
         f'end to end, but the pictures it makes are not stylizations yet.</p>')
     return (
-        # A <section>, so that mkdocs-material's search can leave the UI out: its parser excludes only
-        # an element that has no descendant of the same tag.
-        f'<section class="sanet-demo" id="{e(demo_id)}" data-sanet-model="{e(model_url)}" '
+        # mkdocs-material's search leaves out an element with data-search-exclude that has no
+        # descendant of the same tag.
+        f'<sanet-demo class="sanet-demo" id="{e(demo_id)}" data-sanet-model="{e(model_url)}" '
         f'data-sanet-runtime="{e(runtime_url)}" data-sanet-backends="{e(",".join(backends))}" '
         f'data-sanet-trained="{"true" if trained else "false"}" data-sanet-max-size="{max_size}" '
         f'data-sanet-state="idle" data-search-exclude>'
@@ -128,8 +132,8 @@ def render_demo(*, demo_id: str, model_url: str, runtime_url: str, backends: lis
         f'<label>Size <select data-sanet-control="max-size">{sizes}</select></label>'
         f'<label>Strength <input type="range" min="0" max="1" step="0.05" value="{strength:g}" '
         f'data-sanet-control="strength"><output>{strength:.2f}</output></label>'
-        f'<label>Backend <select data-sanet-control="backend" title="Where the model runs: Auto picks the '
-        f'fastest that works here"><option value="auto" selected>Auto</option>{engines}</select></label>'
+        f'<label>Backend <select data-sanet-control="backend" title="{e(BACKEND_TITLE)}">'
+        f'<option value="auto" selected>Auto</option>{engines}</select></label>'
         f'<button type="button" class="md-button md-button--primary sanet-demo__run" disabled>Stylize</button>'
         f'</div>'
         f'<div class="sanet-demo__status" role="status" aria-live="polite">'
@@ -140,7 +144,7 @@ def render_demo(*, demo_id: str, model_url: str, runtime_url: str, backends: lis
         f'<a class="md-button sanet-demo__download" download="stylized.png" href="#">Download PNG</a>'
         f'</figcaption></figure>'
         f'<noscript><p>This demo runs in your browser and needs JavaScript.</p></noscript>'
-        f'</section>')
+        f'</sanet-demo>')
 
 
 def asset_tags(assets_url: str) -> str:

@@ -166,7 +166,7 @@ def test_demos_render_inside_their_blocks(placed):
     tip = re.search(r'<div class="admonition tip">.*?After the demo, still in the tip\.</p>\s*</div>', html, re.S)
     assert tip and 'id="in-tip"' in tip.group(0)
     assert html.count('class="tabbed-set') == 1 and re.search(r'<label for="__tabbed_1_2">Other</label>', html)
-    assert len(re.findall(r'<section class="sanet-demo"', html)) == 6
+    assert len(re.findall(r'<sanet-demo class="sanet-demo"', html)) == 6
     # -0 is 0.
     assert re.search(r'id="in-tip".*?<output>0\.00</output>', html, re.S)
 
@@ -197,7 +197,7 @@ def test_cite_in_headings_stays_out_of_title_toc_and_ids(placed):
 def test_demo_id_is_unique_against_headings(placed):
     html = placed[3]
     assert re.search(r'<h2 id="sanet-demo-1">Sanet demo 1', html)
-    assert re.search(r'<section class="sanet-demo" id="sanet-demo-2"', html)
+    assert re.search(r'<sanet-demo class="sanet-demo" id="sanet-demo-2"', html)
     ids = re.findall(r'\sid="([^"]+)"', html.split('<article')[1].split("</article>")[0])
     assert len(ids) == len(set(ids))
 

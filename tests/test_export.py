@@ -1,0 +1,143 @@
+"""`mkdocs-sanet export DIR`: the demo as <sanet-demo> in a plain HTML page that MkDocs did not
+build, served from another folder than the export, run in headless Chromium (WASM, 128 px)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import WebDriverWait
+
+from conftest import PRESETS, ROOT, psnr
+from test_browser_demo import canvas_rgb, default_stylizer, requested_hosts, stylize
+
+SIZE = 128
+
+
+def export(target: Path, *options: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "mkdocs_sanet.cli", "export", str(target), *options],
+                          capture_output=True, text=True)
+
+
+def test_export_refuses_a_folder_that_holds_something_else(tmp_path):
+    (tmp_path / "notes.txt").write_text("mine")
+    result = export(tmp_path, "--runtime-dir", str(ROOT / "node_modules"))
+    assert result.returncode == 2
+    assert result.stderr == (f"mkdocs-sanet: error: {tmp_path}: the folder is not empty and holds no earlier "
+                             "export: expected a new or empty folder (export replaces only an earlier export)\n")
+    assert [p.name for p in tmp_path.iterdir()] == ["notes.txt"]
+
+
+def test_export_without_the_runtime_says_where_it_looked(tmp_path):
+    result = export(tmp_path / "sanet", "--runtime-dir", str(tmp_path / "nowhere"))
+    assert result.returncode == 2
+    assert result.stderr.startswith(f"mkdocs-sanet: error: --runtime-dir: {tmp_path / 'nowhere'}/@tensorflow/")
+    assert "TF.js runtime file not found. Run `npm ci`" in result.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+POST = """\
+<!doctype html>
+<html lang="en">
+<head>
+  <meta charset="utf-8">
+  <title>A blog post</title>
+  <script src="/static/sanet/sanet-demo.js" defer></script>
+</head>
+<body>
+  <h1>A blog post</h1>
+  <sanet-demo id="plain" max-size="{size}" backends="wasm"></sanet-demo>
+</body>
+</html>
+"""
+
+
+@pytest.fixture(scope="module")
+def plain_site(tmp_path_factory, model_cache, serve) -> str:
+    """An export at /static/sanet/ (written twice: the second replaces the first) and a page at
+    /blog/post.html that uses it. Returns the server's base URL."""
+    root = tmp_path_factory.mktemp("plain-site")
+    for _ in range(2):
+        result = export(root / "static" / "sanet", "--cache-dir", str(model_cache),
+                        "--runtime-dir", str(ROOT / "node_modules"))
+        assert result.returncode == 0, result.stderr[-3000:]
+    assert "<sanet-demo></sanet-demo>" in result.stdout
+    assert [p.name for p in (root / "static").iterdir()] == ["sanet"]
+    (root / "blog").mkdir()
+    (root / "blog" / "post.html").write_text(textwrap.dedent(POST).format(size=SIZE))
+    return serve(root)
+
+
+# The UI's elements, in order: tag, classes and data-sanet-* attributes (not the presets' URLs),
+# leaving out what only the server renders (the untrained notice, noscript); and the root's settings.
+UI_STRUCTURE = """
+const structure = (root) => {
+  const elements = [];
+  for (const el of root.querySelectorAll('*')) {
+    if (el.closest('.sanet-demo__notice, noscript')) continue;
+    const data = Array.from(el.attributes).filter(a => a.name.startsWith('data-sanet-'))
+      .map(a => a.name === 'data-sanet-src' ? a.name : `${a.name}=${a.value}`);
+    elements.push([el.tagName.toLowerCase(), el.className, ...data].join(' '));
+  }
+  const settings = Object.keys(root.dataset).filter(k => !['sanetTrained', 'sanetReady'].includes(k)).sort();
+  return {tag: root.tagName, className: root.className, settings, elements};
+};
+const template = document.createElement('template');
+template.innerHTML = arguments[0];
+return [structure(document.getElementById('plain')), structure(template.content.firstElementChild)];
+"""
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_plain_page_from_another_folder_matches_python(browser, plain_site):
+    browser.get(plain_site + "blog/post.html")
+    WebDriverWait(browser, 60).until(lambda d: d.find_elements(By.CSS_SELECTOR, "#plain[data-sanet-ready]"))
+    demo = browser.find_element(By.ID, "plain")
+    assert demo.value_of_css_property("display") == "block", "the stylesheet beside the script did not load"
+    labels = {role: [b.get_attribute("title") for b in demo.find_elements(
+        By.CSS_SELECTOR, f'[data-sanet-role="{role}"] .sanet-demo__preset')] for role in ("content", "style")}
+    assert labels == {"content": ["Astronaut", "Cat", "Coffee"], "style": ["Composition", "Mosaic", "Swirls"]}
+    assert "Untrained model." in demo.text
+
+    # Pick presets, stylize through the UI.
+    for role, name in (("content", "Coffee"), ("style", "Swirls")):
+        demo.find_element(By.CSS_SELECTOR, f'[data-sanet-role="{role}"] [title="{name}"]').click()
+    result = stylize(browser, "plain")
+    assert result["state"] == "done", result["message"]
+    assert result["backend"] == "wasm"
+    assert browser.find_element(By.CSS_SELECTOR, "#plain .sanet-demo__download").get_attribute(
+        "href").startswith("blob:")
+
+    from mkdocs_sanet import pipeline
+
+    expected = pipeline.to_uint8(default_stylizer()(pipeline.load_image(PRESETS / "content-coffee.jpg", SIZE),
+                                                    pipeline.load_image(PRESETS / "style-swirls.jpg", SIZE)))
+    out = canvas_rgb(result)
+    assert out.shape == expected.shape
+    assert out.std() > 5, "the picture is flat: the comparison would mean nothing"
+    print(f"PSNR against the Python pipeline: {psnr(out, expected):.1f} dB")
+    assert psnr(out, expected) >= 30
+    assert requested_hosts(browser) == {"127.0.0.1"}
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_element_renders_what_the_plugin_renders(browser, plain_site):
+    """One demo: the UI the element renders for itself has the structure of the plugin's markup."""
+    from mkdocs_sanet import page_assets
+
+    browser.get(plain_site + "blog/post.html")
+    WebDriverWait(browser, 60).until(lambda d: d.find_elements(By.CSS_SELECTOR, "#plain[data-sanet-ready]"))
+    presets = {role: [page_assets.Preset(page_assets.preset_label(p.name), p.name)
+                      for p in sorted(PRESETS.glob(f"{role}-*.jpg"))] for role in ("content", "style")}
+    server = page_assets.render_demo(
+        demo_id="server", model_url="m/", runtime_url="r/", backends=["wasm"], max_size=SIZE, strength=1.0,
+        trained=False, model_name="x", contents=presets["content"], styles=presets["style"],
+        content=None, style=None)
+    own, rendered = browser.execute_script(UI_STRUCTURE, server)
+    assert own == rendered
