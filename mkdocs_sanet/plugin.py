@@ -111,7 +111,7 @@ class SANetPlugin(BasePlugin[SANetConfig]):
         """Checks that need the site: paths inside docs_dir, citation keys."""
         for tag in found:
             a = tag.attributes
-            for key in ("content", "style", "src"):
+            for key in ("content", "style", "style2", "src"):
                 if key in a:
                     a[key] = self._docs_image(a[key], page, files, tag, key)
             for key in ("contents", "styles"):
@@ -204,14 +204,16 @@ class SANetPlugin(BasePlugin[SANetConfig]):
     def _render_demo(self, tag: tags.Tag, page, assets_url: str) -> str:
         a = tag.attributes
         contents, styles = self._presets("content", page), self._presets("style", page)
-        offered = {key: ([a[key]] if key in a and a[key].url not in [p.url for p in presets] else []) + presets
-                   for key, presets in (("content", contents), ("style", styles))}
+        offered = {key: [a[k] for k in keys if k in a and a[k].url not in [p.url for p in presets]] + presets
+                   for key, keys, presets in (("content", ["content"], contents), ("style", ["style", "style2"], styles))}
         return page_assets.render_demo(
             demo_id=a["id"], model_url=f"{assets_url}/models/{self.key}/", runtime_url=f"{assets_url}/tfjs/",
             backends=self.config.backends, max_size=a.get("max_size", self.config.max_size),
             strength=a.get("strength", 1.0), trained=self.source.trained, model_name=self.source.name,
             contents=offered["content"], styles=offered["style"],
-            content=a["content"].url if "content" in a else None, style=a["style"].url if "style" in a else None)
+            content=a["content"].url if "content" in a else None, style=a["style"].url if "style" in a else None,
+            passes=a.get("passes", 1), style2=a["style2"].url if "style2" in a else None, mix=a.get("mix", 0.5),
+            keep_colors=a.get("keep_colors", False), webcam=a.get("webcam", True))
 
     def _render_results(self, tag: tags.Tag, page, assets_url: str) -> str:
         a = tag.attributes

@@ -381,3 +381,216 @@ def test_webcam_api(camera_browser, demo_site, pictures):
         assert cycle["std"] > 2
         assert cycle["leaked"] == 0
     assert result["requests"] == 0, "the webcam made requests"
+
+
+# -- the demo's controls -------------------------------------------------------------------------
+
+UI_TIMEOUT_S = 300
+
+
+@pytest.fixture(scope="module")
+def reader_site(tmp_path_factory, model_cache, serve, pictures) -> str:
+    """A site whose demo has the reader options' defaults set by the tag; PNGs at their own sizes,
+    so that the browser gets exactly the pipeline's pixels."""
+    from conftest import mkdocs_build, write_site
+
+    root = tmp_path_factory.mktemp("reader-site")
+    images = {}
+    for name, file in (("content", "photo.png"), ("style", "painting.png"), ("style2", "wave.png")):
+        images[f"images/{file}"] = root / file
+        Image.fromarray(pipeline.to_uint8(pictures[name])).save(root / file)
+    url = serve(root / "site")
+    config = write_site(root, model_cache, {"demo.md": """\
+        # Demo
+
+        <% sanet_demo content="images/photo.png" style="images/painting.png" style2="images/wave.png" max_size="96" passes="2" mix="0.25" keep_colors="true" id="reader" %>
+
+        <% sanet_demo id="plain" webcam="false" max_size="64" %>
+        """}, plugin_options="backends: [wasm]", images=images, site_url=url)
+    mkdocs_build(config)
+    return url + "demo/"
+
+
+SET_CONTROLS = """
+const [settings, done] = arguments;
+(async () => {
+  const root = document.getElementById('reader');
+  const control = (name) => root.querySelector(`[data-sanet-control="${name}"]`);
+  for (const name of ['passes', 'mix', 'strength']) {
+    control(name).value = String(settings[name]);
+    control(name).dispatchEvent(new Event('input', {bubbles: true}));
+  }
+  if (control('keep-colors').checked !== settings.keepColors) control('keep-colors').click();
+  root.querySelector(`[data-sanet-role="style2"] .sanet-demo__preset[data-sanet-src${settings.style2 ? '$="wave.png"' : '=""'}]`).click();
+  const mask = root.querySelector('.sanet-demo__mask');
+  if (settings.style2) {
+    while (!mask.width) await new Promise((r) => setTimeout(r, 20));
+    control('clear-mask').click();
+  }
+  if (settings.draw) {
+    // A stroke with the brush, then a bit of it erased: real pointer events on the canvas.
+    const box = mask.getBoundingClientRect();
+    const at = (type, x, y) => mask.dispatchEvent(new PointerEvent(type, {
+      bubbles: true, pointerId: 1, pointerType: 'mouse', isPrimary: true, buttons: type === 'pointerup' ? 0 : 1,
+      clientX: box.left + x * box.width, clientY: box.top + y * box.height}));
+    control('brush-size').value = '20';
+    control('brush').click();
+    at('pointerdown', 0.55, 0.2); at('pointermove', 0.8, 0.2); at('pointermove', 0.8, 0.8); at('pointerup', 0.8, 0.8);
+    control('eraser').click();
+    at('pointerdown', 0.8, 0.75); at('pointermove', 0.8, 0.9); at('pointerup', 0.8, 0.9);
+  }
+  return '';
+})().then(done, (error) => done(String(error)));
+"""
+
+READ_RESULT = """
+const root = document.getElementById('reader');
+const read = (canvas) => canvas ? {width: canvas.width, height: canvas.height,
+  pixels: Array.from(canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data)} : null;
+return {state: root.dataset.sanetState, message: root.querySelector('.sanet-demo__message').textContent,
+        result: read(root.querySelector('.sanet-demo__result canvas')), mask: read(root.lastMask),
+        tensors: tf.memory().numTensors};
+"""
+
+
+def ui_stylize(driver, settings: dict) -> dict:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    assert driver.execute_async_script(SET_CONTROLS, settings) == ""
+    driver.execute_script("document.getElementById('reader').dataset.sanetState = 'clicked';")
+    button = driver.find_element(By.CSS_SELECTOR, "#reader .sanet-demo__run")
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", button)
+    button.click()
+    WebDriverWait(driver, UI_TIMEOUT_S).until(
+        lambda d: d.find_element(By.ID, "reader").get_attribute("data-sanet-state") in ("done", "error"))
+    return driver.execute_script(READ_RESULT)
+
+
+def rgba(canvas: dict) -> np.ndarray:
+    return np.array(canvas["pixels"], np.uint8).reshape(canvas["height"], canvas["width"], 4)
+
+
+UI_MODES = {
+    "passes": {"passes": 3, "style2": False, "mix": 0.5, "strength": 1, "keepColors": False, "draw": False},
+    "two-styles": {"passes": 1, "style2": True, "mix": 0.3, "strength": 1, "keepColors": False, "draw": False},
+    "mask": {"passes": 1, "style2": True, "mix": 0.5, "strength": 1, "keepColors": False, "draw": True},
+    "keep-colors": {"passes": 1, "style2": False, "mix": 0.5, "strength": 1, "keepColors": True, "draw": False},
+    "all": {"passes": 2, "style2": True, "mix": 0.5, "strength": 0.6, "keepColors": True, "draw": True},
+}
+
+
+@pytest.mark.browser
+def test_ui_defaults_from_the_tag(browser, reader_site):
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    browser.get(reader_site)
+    WebDriverWait(browser, 30).until(lambda d: d.execute_script(
+        "return document.querySelectorAll('sanet-demo[data-sanet-ready]').length === 2"))
+    state = browser.execute_script("""
+        const read = (id) => {
+          const root = document.getElementById(id);
+          const control = (name) => root.querySelector(`[data-sanet-control="${name}"]`);
+          const pressed = root.querySelector('[data-sanet-role="style2"] [aria-pressed="true"]');
+          return {passes: control('passes').value, mix: control('mix').value, keep: control('keep-colors').checked,
+                  style2: pressed && pressed.dataset.sanetSrc, webcam: !!root.querySelector('.sanet-demo__webcam'),
+                  brush: !root.querySelector('.sanet-demo__brush').hidden};
+        };
+        return [read('reader'), read('plain')];""")
+    assert state[0] == {"passes": "2", "mix": "0.25", "keep": True, "style2": "../images/wave.png", "webcam": True,
+                        "brush": True}
+    assert state[1] == {"passes": "1", "mix": "0.5", "keep": False, "style2": "", "webcam": False, "brush": False}
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+@pytest.mark.parametrize("name", list(UI_MODES))
+def test_ui_options_match_the_pipeline(browser, reader_site, stylizer, pictures, name):
+    settings = UI_MODES[name]
+    browser.get(reader_site)
+    out = ui_stylize(browser, settings)
+    assert out["state"] == "done", out["message"]
+    got = rgba(out["result"])[..., :3]
+    assert got.shape == pictures["content"].shape
+    mask = None
+    if settings["draw"]:
+        drawn = rgba(out["mask"])[..., :3].mean(axis=2) / 255.0
+        # White along the stroke, black where nothing was painted and where the eraser went.
+        assert drawn[int(0.2 * 72), int(0.7 * 96)] == 1.0 and drawn[int(0.5 * 72), int(0.8 * 96)] == 1.0
+        assert drawn[int(0.6 * 72), int(0.2 * 96)] == 0.0 and drawn[int(0.85 * 72), int(0.8 * 96)] == 0.0
+        mask = drawn.astype(np.float32)
+    else:
+        assert out["mask"] is None
+    expected = pipeline.to_uint8(stylizer(
+        pictures["content"], pictures["style"], settings["strength"], passes=settings["passes"],
+        style2=pictures["style2"] if settings["style2"] else None, mix=settings["mix"], mask=mask,
+        keep_colors=settings["keepColors"]))
+    assert psnr(got, expected) >= 30
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_ui_compare_download_and_tensors(browser, reader_site):
+    browser.get(reader_site)
+    counts = [ui_stylize(browser, UI_MODES["all"])["tensors"] for _ in range(3)]
+    assert counts == [counts[0]] * 3
+    state = browser.execute_async_script("""
+        const done = arguments[0];
+        const root = document.getElementById('reader');
+        const slider = root.querySelector('[data-sanet-control="compare"]');
+        slider.value = '40';
+        slider.dispatchEvent(new Event('input', {bubbles: true}));
+        const before = root.querySelector('.sanet-demo__before');
+        const canvas = root.querySelector('.sanet-demo__result canvas');
+        fetch(root.querySelector('.sanet-demo__download').href).then((r) => r.blob()).then(createImageBitmap)
+          .then((bitmap) => done({clip: before.style.clipPath, before: [before.width, before.height],
+                                  shown: before.getBoundingClientRect().width === canvas.getBoundingClientRect().width,
+                                  result: [canvas.width, canvas.height], download: [bitmap.width, bitmap.height]}));
+    """)
+    assert state["clip"] == "inset(0px 60% 0px 0px)"
+    assert state["before"] == state["result"] == state["download"] == list(CONTENT)
+    assert state["shown"]
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_ui_webcam(camera_browser, reader_site):
+    """Start and stop through the button, with Chromium's fake camera: frames come, the frames per
+    second are shown, the track is stopped, the tensors come back, no request is made."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    camera_browser.get(reader_site)
+    WebDriverWait(camera_browser, 30).until(lambda d: d.find_elements(By.CSS_SELECTOR, "#reader[data-sanet-ready]"))
+    camera_browser.execute_script("""
+        const getUserMedia = navigator.mediaDevices.getUserMedia.bind(navigator.mediaDevices);
+        window.streams = [];
+        navigator.mediaDevices.getUserMedia = async (constraints) => {
+          const stream = await getUserMedia(constraints);
+          streams.push(stream);
+          return stream;
+        };""")
+    button = camera_browser.find_element(By.CSS_SELECTOR, "#reader .sanet-demo__webcam")
+    counts = []
+    for cycle in range(6):
+        button.click()
+        WebDriverWait(camera_browser, UI_TIMEOUT_S).until(lambda d: d.execute_script(
+            "return document.getElementById('reader').dataset.sanetState") in ("live", "error"))
+        WebDriverWait(camera_browser, 120).until(lambda d: "frames/s" in d.find_element(
+            By.CSS_SELECTOR, "#reader .sanet-demo__timing").text)
+        if cycle == 0:
+            requests = camera_browser.execute_script("return performance.getEntriesByType('resource').length")
+        assert button.get_attribute("aria-pressed") == "true"
+        button.click()
+        WebDriverWait(camera_browser, 120).until(lambda d: d.execute_script(
+            "return document.getElementById('reader').dataset.sanetState") == "idle")
+        counts.append(camera_browser.execute_script("return tf.memory().numTensors"))
+    state = camera_browser.execute_script("""
+        const canvas = document.querySelector('#reader .sanet-demo__result canvas');
+        return {tracks: streams.map((s) => s.getTracks().map((t) => t.readyState)),
+                requests: performance.getEntriesByType('resource').length,
+                size: [canvas.width, canvas.height], pressed: document.querySelector('#reader .sanet-demo__webcam').getAttribute('aria-pressed')};""")
+    assert state["tracks"] == [["ended"]] * 6
+    assert counts[1:] == [counts[0]] * 5, counts
+    assert state["requests"] == requests, "the webcam made requests"
+    assert max(state["size"]) == 160 and state["pressed"] == "false"

@@ -431,7 +431,7 @@
 
   /* Live stylization of the camera's frames, drawn on `canvas` at most `size` px on the longest
    * side. The paintings are encoded once; options as stylize's (no mask). Frames stay in this page:
-   * nothing is sent anywhere. Resolves to {stream, fps, frames, error, stop()}: stop() ends the
+   * nothing is sent anywhere. Resolves to {stream, fps, frames, error, finished, stop()}: stop() ends the
    * loop after the frame in hand, stops the camera's tracks and frees the tensors. */
   async function startWebcam(model, canvas, style, {size = 160, onFrame = () => {}, ...options} = {}) {
     const stream = await navigator.mediaDevices.getUserMedia({video: true, audio: false});
@@ -485,6 +485,7 @@
         cleanUp();
       }
     })();
+    live.finished = loop;
     live.stop = async () => {
       live.running = false;
       await loop;
