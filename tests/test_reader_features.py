@@ -268,6 +268,7 @@ def test_api_matches_the_pipeline(api, stylizer, pictures, name):
     got = pipeline.to_uint8(np.array(result["values"], np.float32).reshape(CONTENT[1], CONTENT[0], 3))
     expected = pipeline.to_uint8(stylizer(pictures["content"], pictures["style"], **python_options(MODES[name], pictures)))
     assert expected.std() > 5, "a flat picture: the comparison would mean nothing"
+    print(f"{name}: PSNR against the Python pipeline {psnr(got, expected):.1f} dB")
     assert psnr(got, expected) >= 30
     plain = pipeline.to_uint8(stylizer(pictures["content"], pictures["style"]))
     assert psnr(got, expected) > psnr(got, plain), "the option changed nothing"
@@ -525,6 +526,7 @@ def test_ui_options_match_the_pipeline(browser, reader_site, stylizer, pictures,
         pictures["content"], pictures["style"], settings["strength"], passes=settings["passes"],
         style2=pictures["style2"] if settings["style2"] else None, mix=settings["mix"], mask=mask,
         keep_colors=settings["keepColors"]))
+    print(f"{name}: PSNR against the Python pipeline {psnr(got, expected):.1f} dB")
     assert psnr(got, expected) >= 30
 
 
