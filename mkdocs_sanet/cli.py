@@ -18,8 +18,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from . import architecture, page_assets
-from .cache import Cache, model_key
+from . import architecture, bundled, page_assets
+from .cache import Cache, CacheError, model_key
 from .checkpoints import CheckpointError
 from .export import QUANTIZATIONS, ExportError
 from .weights import WeightsError, resolve
@@ -95,16 +95,28 @@ def stylize(args) -> None:
 
 
 def model_entry(model: str, quantization: str, cache_dir: Path) -> tuple[Path, str]:
-    """The TF.js model's folder in the cache (built there first if missing), and its key."""
-    from .export import export
+    """The TF.js model's folder in the cache (checked, and built there first if missing or
+    damaged: from the model the package carries, else with TensorFlow), and its key."""
+    from .export import SIGNATURES, export
 
     source = resolve(model)
     cache = Cache(cache_dir)
     key = model_key(source, quantization)
-    entry = cache.get(key)
-    if entry is None:
-        entry = cache.put(key, lambda folder: export(source, folder, quantization,
-                                                     log=lambda m: print(m, file=sys.stderr)))
+    try:
+        entry = cache.get(key, SIGNATURES, warn=lambda message: print(f"warning: {message}", file=sys.stderr))
+        if entry is None:
+            prebuilt = bundled.prebuilt_model(key)
+            if prebuilt is not None:
+                def build(folder):
+                    page_assets.copy_tree(prebuilt, folder)
+            else:
+                bundled.require_build_extra(f"building the model '{source.name}' ({quantization})")
+
+                def build(folder):
+                    export(source, folder, quantization, log=lambda m: print(m, file=sys.stderr))
+            entry = cache.put(key, build, SIGNATURES)
+    except CacheError as error:
+        raise InputError(f"--cache-dir: {error}") from None
     return entry, key
 
 
@@ -227,7 +239,7 @@ def main(argv=None) -> int:
     args = parser().parse_args(argv)
     try:
         args.run(args)
-    except (InputError, WeightsError, CheckpointError, ExportError) as error:
+    except (InputError, WeightsError, CheckpointError, ExportError, bundled.BuildExtraMissing) as error:
         print(f"mkdocs-sanet: error: {error}", file=sys.stderr)
         return 2
     return 0

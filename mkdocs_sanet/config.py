@@ -52,14 +52,16 @@ class PresetsConfig(base.Config):
 
 class SANetConfig(base.Config):
     enabled = c.Type(bool, default=True)
-    # "default" (VGG16 encoder, the weights in model_assets/) or a folder with weights.npz.
+    # "default" (VGG16 encoder, the weights in model_assets/; the wheel carries it converted) or a folder
+    # with weights.npz or the original checkpoints (these need the `build` extra).
     model = c.Type(str, default="default")
     cache_dir = c.Type(str, default=".cache/plugin/sanet")
     # Longest side used for stylization; readers can pick a smaller one in the demo.
     max_size = MaxSize(default=512)
     quantization = c.Choice(("float16", "uint16", "uint8", "none"), default="float16")
     presets = c.SubConfig(PresetsConfig)
-    # Where the npm packages @tensorflow/tfjs* were installed (npm ci), relative to mkdocs.yml.
+    # Where the npm packages @tensorflow/tfjs* and katex were installed (npm ci), relative to mkdocs.yml.
+    # Only for a source checkout: an installed wheel carries its own copy and ignores this.
     runtime_dir = c.Type(str, default="node_modules")
     # Tried in this order in the reader's browser (Auto): the first that starts, is not
     # software-rendered or 16-bit, and whose first run works is used; the reader can override it.

@@ -1,36 +1,41 @@
 """Math rendered at build time: pymdownx.arithmatex (generic mode) marks `$...$` and `$$...$$`;
-KaTeX (the npm package, run once per page with Node.js) turns them into HTML and MathML. The
-page then needs only KaTeX's stylesheet and fonts, which the site serves itself. Rendered
-formulas are cached by hash, so a warm build starts no Node.js at all."""
+KaTeX (katex.min.js of the npm package, run in V8 embedded by mini-racer: no Node.js) turns them
+into HTML and MathML. The page then needs only KaTeX's stylesheet and fonts, which the site serves
+itself. Rendered formulas are cached by hash, so a warm build starts no JavaScript engine at all."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import html
 import json
 import os
 import re
-import subprocess
 from pathlib import Path
 
 INLINE = re.compile(r'<span class="arithmatex">\\\((?P<tex>.*?)\\\)</span>', re.S)
 DISPLAY = re.compile(r'<div class="arithmatex">\\\[(?P<tex>.*?)\\\]</div>', re.S)
 
+# Each formula -> {html} or {error}: one engine call per page.
 _RENDER = """
-const katex = require("katex");
-let input = "";
-process.stdin.on("data", (chunk) => { input += chunk; });
-process.stdin.on("end", () => {
-  const out = JSON.parse(input).map(([tex, display]) => {
-    try {
-      return {html: katex.renderToString(tex, {displayMode: display, throwOnError: true, output: "htmlAndMathml"})};
-    } catch (error) {
-      return {error: error.message};
-    }
-  });
-  process.stdout.write(JSON.stringify(out));
-});
+JSON.stringify(%s.map(([tex, display]) => {
+  try {
+    return {html: katex.renderToString(tex, {displayMode: display, throwOnError: true, output: "htmlAndMathml"})};
+  } catch (error) {
+    return {error: error.message};
+  }
+}))
 """
+
+
+@functools.cache
+def _katex(script: Path):
+    """A V8 context with katex.min.js loaded (once per process)."""
+    from py_mini_racer import MiniRacer
+
+    context = MiniRacer()
+    context.eval(script.read_text(encoding="utf-8"))
+    return context
 
 
 class FormulaError(ValueError):
@@ -44,26 +49,24 @@ def has_math(page_html: str) -> bool:
     return 'class="arithmatex"' in page_html
 
 
-def render(page_html: str, node_modules: Path, cache_dir: Path) -> str:
-    """Every arithmatex formula of the page, rendered by KaTeX."""
+def render(page_html: str, runtime_dir: Path, cache_dir: Path) -> str:
+    """Every arithmatex formula of the page, rendered by KaTeX (from runtime_dir/katex)."""
     found = [(m, False) for m in INLINE.finditer(page_html)] + [(m, True) for m in DISPLAY.finditer(page_html)]
     if not found:
         return page_html
     formulas = [(html.unescape(m.group("tex")).strip(), display) for m, display in found]
-    package = node_modules / "katex" / "package.json"
-    if not package.is_file():
-        raise FileNotFoundError(f"{node_modules / 'katex'}: KaTeX not found. Run `npm ci` beside package.json")
+    package = runtime_dir / "katex" / "package.json"
+    script = runtime_dir / "katex" / "dist" / "katex.min.js"
+    if not (package.is_file() and script.is_file()):
+        raise FileNotFoundError(f"{runtime_dir / 'katex'}: KaTeX not found. Run `npm ci` beside package.json")
     version = json.loads(package.read_text())["version"]
     paths = [cache_dir / (hashlib.sha256(f"{version}\0{display}\0{tex}".encode()).hexdigest()[:32] + ".html")
              for tex, display in formulas]
     missing = [i for i, path in enumerate(paths) if not path.is_file()]
     if missing:
-        result = subprocess.run(["node", "-e", _RENDER], input=json.dumps([formulas[i] for i in missing]),
-                                capture_output=True, text=True, env={**os.environ, "NODE_PATH": str(node_modules)})
-        if result.returncode != 0:
-            raise RuntimeError(f"KaTeX failed: {result.stderr.strip()[-500:]}")
+        rendered = json.loads(_katex(script).eval(_RENDER % json.dumps([formulas[i] for i in missing])))
         cache_dir.mkdir(parents=True, exist_ok=True)
-        for i, out in zip(missing, json.loads(result.stdout)):
+        for i, out in zip(missing, rendered):
             if "error" in out:
                 raise FormulaError(formulas[i][0], out["error"])
             tmp = paths[i].with_suffix(f".tmp-{os.getpid()}")

@@ -4,7 +4,7 @@ JS and CSS, the preset images) that the built site serves itself."""
 from __future__ import annotations
 
 import html
-import os
+import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,13 +49,18 @@ def runtime_sources(runtime_dir: Path) -> list[Path]:
 
 
 def link_or_copy(source: Path, target: Path) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    if target.exists():
-        target.unlink()
+    """Copy a file into the built site; never a link, so that editing the site in place cannot
+    edit the cache, the package or node_modules. A target of the same size and mtime (copy2
+    keeps the mtime) is left as it is, which keeps rebuilds into a kept site cheap."""
+    stat = source.stat()
     try:
-        os.link(source, target)
-    except OSError:
-        shutil.copy2(source, target)
+        old = target.stat()
+        if (old.st_size, old.st_mtime_ns, old.st_nlink) == (stat.st_size, stat.st_mtime_ns, 1):
+            return
+        target.unlink()  # a link from an older version: writing into it would write its source
+    except FileNotFoundError:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(source, target)
 
 
 def copy_tree(source: Path, target: Path) -> None:
@@ -152,8 +157,39 @@ def render_demo(*, demo_id: str, model_url: str, runtime_url: str, backends: lis
         f'</sanet-demo>')
 
 
-def asset_tags(assets_url: str) -> str:
-    """Loaded once per page, after its demos; the script loads the TF.js runtime itself."""
+def asset_tags(assets_url: str) -> tuple[str, str]:
+    """The demo's stylesheet (put before it) and script (after it; the script loads the TF.js
+    runtime itself). Every demo brings both, so that it works wherever its HTML lands;
+    `once_per_page` then keeps one of each."""
     e = html.escape
-    return (f'<link rel="stylesheet" href="{e(assets_url)}/sanet-demo.css">'
+    return (f'<link rel="stylesheet" href="{e(assets_url)}/sanet-demo.css">',
             f'<script src="{e(assets_url)}/sanet-demo.js"></script>')
+
+
+def render_building(element_id: str, what: str = "demo") -> str:
+    """In place of a demo (or the model card) while `mkdocs serve` builds the model. No script
+    sets it up (data-sanet-ready); the rebuild that follows the model's replaces it."""
+    return (f'<section class="sanet-demo sanet-demo--building" id="{html.escape(element_id)}" data-sanet-ready="true" '
+            f'data-sanet-state="building" data-search-exclude><p class="sanet-demo__notice">'
+            f'<strong>The model is being built.</strong> <code>mkdocs serve</code> builds the SANet model '
+            f'once (about half a minute); this {what} appears when it is ready: the page reloads by itself, '
+            f'or reload it in a moment.</p></section>')
+
+
+# The plugin's own <link> and <script> tags (their URLs go through SITE_FOLDER).
+ASSET_TAG = re.compile(rf'<link rel="stylesheet" href="[^"<>]*{SITE_FOLDER}/[^"<>]*">|'
+                       rf'<script src="[^"<>]*{SITE_FOLDER}/[^"<>]*"></script>')
+
+
+def once_per_page(page_html: str) -> str:
+    """Each of the plugin's stylesheets once, where it first appears; each script once, where it
+    last appears (after every demo that it sets up)."""
+    matches = list(ASSET_TAG.finditer(page_html))
+    keep: dict[str, int] = {}
+    for i, match in enumerate(matches):
+        if match.group(0) not in keep or match.group(0).startswith("<script"):
+            keep[match.group(0)] = i
+    drop = [m for i, m in enumerate(matches) if keep[m.group(0)] != i]
+    for match in reversed(drop):
+        page_html = page_html[:match.start()] + page_html[match.end():]
+    return page_html

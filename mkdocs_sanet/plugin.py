@@ -5,20 +5,25 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
+import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path, PurePosixPath
 
 from mkdocs.exceptions import PluginError
-from mkdocs.plugins import BasePlugin
+from mkdocs.plugins import BasePlugin, event_priority
+from mkdocs.structure.pages import Page
 from mkdocs.utils import get_relative_url
 
-from . import article, formulas, page_assets, pipeline, results, tags
-from .cache import Cache, model_key
+from . import article, bundled, formulas, markdown_ext, page_assets, pipeline, results, tags
+from .cache import Cache, CacheError, model_key
 from .citations import Bibliography, BibliographyError, PageCitations
 from .config import SANetConfig
+from .export import SIGNATURES
 from .weights import WeightsError, resolve
 
 log = logging.getLogger("mkdocs.plugins.sanet")
@@ -35,16 +40,22 @@ class SANetPlugin(BasePlugin[SANetConfig]):
         self.page_tags: dict[str, list[tags.Tag]] = {}
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sanet-model")
         self.model_future: Future | None = None
+        self.serving = False  # under `mkdocs serve`: pages do not wait for a cold model build
+        self.builds = 0
+        self.shut_down = False
 
     # -- configuration -------------------------------------------------------------------
 
+    # Early: the Markdown extension added here must be in markdown_extensions before another
+    # plugin's on_config builds a Markdown from that list, or copies it.
+    @event_priority(50)
     def on_config(self, config):
         if not self.config.enabled:
             return config
         self.config_dir = Path(config.config_file_path or ".").resolve().parent
         self.docs_dir = Path(config.docs_dir).resolve()
         self.cache = Cache(self.config_dir / self.config.cache_dir)
-        self.runtime_dir = self.config_dir / self.config.runtime_dir
+        self.runtime_dir = bundled.runtime_dir(self.config_dir / self.config.runtime_dir)
         if self.config.max_size < 32:
             raise PluginError(f"mkdocs.yml: sanet: max_size is {self.config.max_size}, expected at least 32")
         try:
@@ -60,11 +71,36 @@ class SANetPlugin(BasePlugin[SANetConfig]):
                 raise PluginError(f"mkdocs.yml: sanet: bibliography: {error}") from None
         self.key = model_key(self.source, self.config.quantization)
         self.page_tags = {}
+        # Every tag of the site by its placeholder's number, with its page: a page's HTML may carry
+        # another page's placeholders (a blog excerpt), rendered for the page it lands on.
+        self.site_tags: dict[int, tuple[tags.Tag, Page]] = {}
+        self.pages: dict[str, Page] = {}
         self.page_math: set[str] = set()
         self.result_files: dict[str, Path] = {}
-        self.model_future = None
+        # A model build still running (mkdocs serve rebuilt the site meanwhile) goes on, and a failed
+        # one stays failed (its error stops each rebuild) until the model's key changes; otherwise
+        # each build looks the model up again (cheap when it is cached).
+        future = self.model_future
+        if future is not None and (self.future_key != self.key or (future.done() and not _failed(future))):
+            self.model_future = None
+        self.building_shown = False  # a page of this build said "the model is being built"
         self.cancelled = False
+        self.builds += 1
+        # Placeholders and math become HTML inside Markdown's conversion, so that every conversion
+        # gets them: the page's own, and the blog plugin's excerpts of a post on its views.
+        config.markdown_extensions.append(markdown_ext.SANetExtension(self._render_html))
         return config
+
+    def on_startup(self, *, command, dirty):
+        self.serving = command == "serve"
+        if self.serving:
+            # A file that `mkdocs serve` watches: touched when a model build ends, for a rebuild.
+            self.signal = Path(tempfile.mkdtemp(prefix="sanet-serve-")) / "model-ready"
+            self.signal.write_text("")
+
+    def on_serve(self, server, config, builder):
+        server.watch(str(self.signal))
+        return server
 
     def on_files(self, files, config):
         for role in ("content", "style"):
@@ -91,6 +127,7 @@ class SANetPlugin(BasePlugin[SANetConfig]):
     def on_page_markdown(self, markdown, page, config, files):
         if not self.config.enabled:
             return markdown
+        self.pages[page.file.src_uri] = page
         # Placeholders numbered across the build: a page's HTML that carries another page's Markdown
         # (an excerpt) never gets that page's tags swapped for its own.
         first_index = sum(len(found) for found in self.page_tags.values())
@@ -103,6 +140,7 @@ class SANetPlugin(BasePlugin[SANetConfig]):
             raise PluginError(f"{self._where(page)}:{error.line}: {error.message}") from None
         if found:
             self.page_tags[page.file.src_uri] = found
+            self.site_tags.update((tag.index, (tag, page)) for tag in found)
             if any(tag.name in MODEL_TAGS for tag in found):
                 self._start_model_build()
         return text
@@ -151,36 +189,49 @@ class SANetPlugin(BasePlugin[SANetConfig]):
                 pipeline.check_image(resolved, model_size)
         except (pipeline.ImageCheckError, OSError) as error:
             raise tags.TagError(line, f"{key}=\"{value}\": {error}") from None
-        return page_assets.Preset(page_assets.preset_label(value), get_relative_url(file.url, page.url), resolved)
+        # The file's URL in the site: made relative to the page the HTML lands on when it is rendered.
+        return page_assets.Preset(page_assets.preset_label(value), file.url, resolved)
 
     # -- pages: HTML ---------------------------------------------------------------------
 
-    def on_page_content(self, html, page, config, files):
-        if not self.config.enabled:
+    def _render_html(self, html: str, file) -> str:
+        """The placeholders and math of one Markdown conversion as HTML, with URLs relative to
+        `file.url`, the page the HTML lands on: the page itself, or a blog view that shows an
+        excerpt of the page (then `file` is the post's, with the view's URL)."""
+        page = self.pages.get(file.src_uri)
+        if page is None:  # not a page of this build: nothing of this plugin's is in it
             return html
-        found = self.page_tags.get(page.file.src_uri, [])
-        assets_url = get_relative_url(page_assets.SITE_FOLDER, page.url)
+        own = page.file.url == file.url  # False: an excerpt of the page, on another page
+        numbers = {int(next(group for group in match.groups() if group is not None))
+                   for match in tags.PLACEHOLDERS.finditer(html)}
+        found = [self.site_tags[n][0] for n in sorted(numbers) if n in self.site_tags]
+        assets_url = get_relative_url(page_assets.SITE_FOLDER, file.url)
+        relative = lambda url: get_relative_url(url, file.url)  # noqa: E731
+        # On another page a citation links to the references at the end of its own page.
+        cited_page = "" if own else relative(page.url)
         citations = PageCitations()
         renderers = {
-            "sanet_demo": lambda tag: self._render_demo(tag, page, assets_url),
+            "sanet_demo": lambda tag: self._render_demo(tag, file.url, assets_url),
             "figure": lambda tag: article.figure(
-                tag.attributes["src"].url, tag.attributes["caption"], tag.attributes.get("width", "full"),
+                relative(tag.attributes["src"].url), tag.attributes["caption"], tag.attributes.get("width", "full"),
                 tag.attributes.get("alt", tag.attributes["caption"])),
             "row": lambda tag: article.row_start(),
             "endrow": lambda tag: article.row_end(),
             "sanet_architecture": lambda tag: article.architecture_svg(self.source.encoder, self.source.name),
-            "sanet_model_card": lambda tag: article.model_card(
-                self.source.encoder, self._manifest(), self.source.name),
-            "sanet_results": lambda tag: self._render_results(tag, page, assets_url),
-            "cite": lambda tag: citations.cite(tag.attributes["key"]),
+            "sanet_model_card": lambda tag: self._render_model_card(),
+            "sanet_results": lambda tag: self._render_results(tag, page, file.url, assets_url),
+            "cite": lambda tag: citations.cite(tag.attributes["key"]).replace(
+                'href="#', f'href="{cited_page}#', 1),
         }
         try:
-            tags.settle_ids(html, found)
+            if own:
+                tags.settle_ids(html, found)
             html = tags.substitute(html, found, lambda tag: renderers[tag.name](tag))
         except tags.TagError as error:
             raise PluginError(f"{self._where(page)}:{error.line}: {error.message}") from None
-        if self.bibliography is not None:
+        if self.bibliography is not None and own:
             html += citations.references(self.bibliography)
+        # Stylesheets first, so that an excerpt (the HTML before `<!-- more -->`) has them too.
         assets = ""
         if formulas.has_math(html):
             try:
@@ -196,26 +247,39 @@ class SANetPlugin(BasePlugin[SANetConfig]):
             assets += f'<link rel="stylesheet" href="{assets_url}/katex/katex.min.css">'
         if any(tag.name in ARTICLE_TAGS for tag in found):
             assets += (f'<link rel="stylesheet" href="{assets_url}/sanet-article.css">'
-                     f'<script src="{assets_url}/sanet-article.js"></script>')
-        if any(tag.name == "sanet_demo" for tag in found):
-            assets += page_assets.asset_tags(assets_url)
-        return html + assets
+                       f'<script src="{assets_url}/sanet-article.js"></script>')
+        return assets + html
 
-    def _render_demo(self, tag: tags.Tag, page, assets_url: str) -> str:
+    def _render_demo(self, tag: tags.Tag, url: str, assets_url: str) -> str:
+        """The demo with its stylesheet before it and its script after it, so that it works
+        wherever its HTML lands (on_post_page keeps one of each per page)."""
         a = tag.attributes
-        contents, styles = self._presets("content", page), self._presets("style", page)
-        offered = {key: [a[k] for k in keys if k in a and a[k].url not in [p.url for p in presets]] + presets
+        stylesheet, script = page_assets.asset_tags(assets_url)
+        if self.serving and not self.model_future.done():
+            self.building_shown = True
+            return stylesheet + page_assets.render_building(a["id"])
+        relative = lambda preset: page_assets.Preset(preset.label, get_relative_url(preset.url, url))  # noqa: E731
+        contents, styles = self._presets("content"), self._presets("style")
+        offered = {key: [relative(p) for p in [a[k] for k in keys if k in a and a[k].url not in [p.url for p in presets]]
+                         + presets]
                    for key, keys, presets in (("content", ["content"], contents), ("style", ["style", "style2"], styles))}
-        return page_assets.render_demo(
+        return stylesheet + page_assets.render_demo(
             demo_id=a["id"], model_url=f"{assets_url}/models/{self.key}/", runtime_url=f"{assets_url}/tfjs/",
             backends=self.config.backends, max_size=a.get("max_size", self.config.max_size),
             strength=a.get("strength", 1.0), trained=self.source.trained, model_name=self.source.name,
             contents=offered["content"], styles=offered["style"],
-            content=a["content"].url if "content" in a else None, style=a["style"].url if "style" in a else None,
-            passes=a.get("passes", 1), style2=a["style2"].url if "style2" in a else None, mix=a.get("mix", 0.5),
-            keep_colors=a.get("keep_colors", False), webcam=a.get("webcam", True))
+            content=get_relative_url(a["content"].url, url) if "content" in a else None,
+            style=get_relative_url(a["style"].url, url) if "style" in a else None,
+            passes=a.get("passes", 1), style2=get_relative_url(a["style2"].url, url) if "style2" in a else None,
+            mix=a.get("mix", 0.5), keep_colors=a.get("keep_colors", False), webcam=a.get("webcam", True)) + script
 
-    def _render_results(self, tag: tags.Tag, page, assets_url: str) -> str:
+    def _render_model_card(self) -> str:
+        if self.serving and not self.model_future.done():
+            self.building_shown = True
+            return page_assets.render_building("sanet-model-card", "model card")
+        return article.model_card(self.source.encoder, self._manifest(), self.source.name)
+
+    def _render_results(self, tag: tags.Tag, page, url: str, assets_url: str) -> str:
         a = tag.attributes
         strength = a.get("strength", 1.0)
         jobs = [[results.Job(c.path, s.path, self.config.results_size, strength) for s in a["styles"]]
@@ -238,16 +302,16 @@ class SANetPlugin(BasePlugin[SANetConfig]):
                 cells[-1].append(f"{assets_url}/results/{paths[job].name}")
         caption = a.get("caption", f"Computed at build time by the model this site serves "
                                    f"({self.config.results_size} px, strength {strength:g}).")
-        return article.results_grid([(c.label, c.url) for c in a["contents"]],
-                                    [(s.label, s.url) for s in a["styles"]], cells, caption)
+        return article.results_grid([(c.label, get_relative_url(c.url, url)) for c in a["contents"]],
+                                    [(s.label, get_relative_url(s.url, url)) for s in a["styles"]], cells, caption)
 
-    def _presets(self, role: str, page) -> list[page_assets.Preset]:
+    def _presets(self, role: str) -> list[page_assets.Preset]:
+        """The pictures offered, by their URLs in the site."""
         configured = getattr(self.config.presets, role)
         if configured:
-            return [page_assets.Preset(page_assets.preset_label(path), get_relative_url(path, page.url))
+            return [page_assets.Preset(page_assets.preset_label(path), PurePosixPath(path).as_posix())
                     for path in configured]
-        return [page_assets.Preset(page_assets.preset_label(path.name),
-                                   get_relative_url(f"{page_assets.SITE_FOLDER}/presets/{path.name}", page.url))
+        return [page_assets.Preset(page_assets.preset_label(path.name), f"{page_assets.SITE_FOLDER}/presets/{path.name}")
                 for path in sorted(page_assets.BUILTIN_PRESETS.glob(f"{role}-*.jpg"))]
 
     def on_post_page(self, output, page, config):
@@ -259,14 +323,22 @@ class SANetPlugin(BasePlugin[SANetConfig]):
         if left is not None:
             raise PluginError(f"{self._where(page)}: a sanet tag was not rendered: its placeholder '{left}' "
                               f"is in the built page (a theme or plugin rendered the Markdown without this plugin)")
-        return output
+        # Each demo and each excerpt brings its stylesheets and scripts: load each once.
+        return page_assets.once_per_page(output)
 
     # -- the model -----------------------------------------------------------------------
 
     def _start_model_build(self) -> None:
-        """Build the model beside the page rendering (once per build); a warm cache returns at once."""
+        """Build the model beside the page rendering (once per build). A cached model is looked
+        up here and now, so that no page waits for it nor says that it is being built."""
         if self.model_future is None:
-            self.model_future = self.executor.submit(self._model_entry)
+            self.future_key = self.key
+            if self.cache.get(self.key) is not None or bundled.prebuilt_model(self.key) is not None:
+                self.model_future = Future()
+                self.model_future.set_result(self._model_entry())
+            else:
+                self.model_future = self.executor.submit(self._model_entry)
+                self.build_started = time.time()
 
     def _manifest(self) -> dict:
         """The built model's manifest (waits for the build)."""
@@ -274,18 +346,32 @@ class SANetPlugin(BasePlugin[SANetConfig]):
         return self.cache.manifest(self.key)
 
     def _model_entry(self) -> Path:
-        entry = self.cache.get(self.key)
-        if entry is not None:
-            manifest = self.cache.manifest(self.key)
-            log.info(f"sanet: using the cached model {self.key[:12]} ({manifest['bytes'] / 1e6:.1f} MB)")
-        else:
-            log.info(f"sanet: building the TF.js model '{self.source.name}' ({self.config.quantization}); "
-                     f"this happens once, later builds reuse {self.cache.root}/{self.key[:12]}…")
-            started = time.time()
-            entry = self.cache.put(self.key, self._export)
-            manifest = self.cache.manifest(self.key)
-            log.info(f"sanet: model built in {time.time() - started:.1f} s: "
-                     f"{manifest['parameters']:,} parameters, {manifest['bytes'] / 1e6:.1f} MB")
+        try:
+            entry = self.cache.get(self.key, SIGNATURES, warn=lambda message: log.warning(f"sanet: {message}"))
+            if entry is not None:
+                manifest = self.cache.manifest(self.key)
+                log.info(f"sanet: using the cached model {self.key[:12]} ({manifest['bytes'] / 1e6:.1f} MB)")
+            elif (prebuilt := bundled.prebuilt_model(self.key)) is not None:
+                entry = self.cache.put(self.key, lambda tmp: page_assets.copy_tree(prebuilt, tmp), SIGNATURES)
+                log.info(f"sanet: using the model that came with the package ({self.key[:12]})")
+            else:
+                try:
+                    bundled.require_build_extra(
+                        f"building the model '{self.source.name}' ({self.config.quantization})")
+                except bundled.BuildExtraMissing as error:
+                    raise PluginError(str(error)) from None
+                log.info(f"sanet: building the TF.js model '{self.source.name}' ({self.config.quantization}), "
+                         f"about 20-30 s; this happens once, later builds reuse {self.cache.root}/{self.key[:12]}…")
+                if self.serving:
+                    log.info("sanet: mkdocs serve serves the site meanwhile: the demos say that the model is "
+                             "being built, and the site is rebuilt (and the browser reloads) when it is ready")
+                started = time.time()
+                entry = self.cache.put(self.key, self._export, SIGNATURES)
+                manifest = self.cache.manifest(self.key)
+                log.info(f"sanet: model built in {time.time() - started:.1f} s: "
+                         f"{manifest['parameters']:,} parameters, {manifest['bytes'] / 1e6:.1f} MB")
+        except CacheError as error:
+            raise PluginError(f"mkdocs.yml: sanet: cache_dir: {error}") from None
         if not self.source.trained:
             log.info("sanet: the model is UNTRAINED (random attention and decoder weights): "
                      "the demo runs end to end but does not stylize yet")
@@ -308,7 +394,10 @@ class SANetPlugin(BasePlugin[SANetConfig]):
             raise PluginError(f"sanet: building the model failed:\n{tail}")
 
     def on_build_error(self, error):
-        """Stop a model build that no page will use; its temporary folder is removed."""
+        """Stop a model build that no page will use; its temporary folder is removed. Under
+        `mkdocs serve` the next rebuild will use it: let it run."""
+        if self.serving:
+            return
         self.cancelled = True
         process = getattr(self, "export_process", None)
         if process is not None and process.poll() is None:
@@ -319,6 +408,11 @@ class SANetPlugin(BasePlugin[SANetConfig]):
     def on_post_build(self, config):
         if not self.config.enabled:
             return
+        if self.serving and self.model_future is not None and not self.model_future.done():
+            # Pages say that the model is being built: when it is, serve rebuilds the site.
+            self.model_future.add_done_callback(self._rebuild_when_built)
+        elif self.building_shown:  # the model was ready before this build ended
+            self._rebuild_when_built(self.model_future)
         site = Path(config.site_dir) / page_assets.SITE_FOLDER
         used = {tag.name for found in self.page_tags.values() for tag in found}
         if "sanet_demo" in used:
@@ -332,7 +426,12 @@ class SANetPlugin(BasePlugin[SANetConfig]):
                 page_assets.link_or_copy(page_assets.STATIC / name, site / name)
             if not (self.config.presets.content and self.config.presets.style):
                 page_assets.copy_tree(page_assets.BUILTIN_PRESETS, site / "presets")
-            page_assets.copy_tree(self.model_future.result(), site / "models" / self.key)
+            if not self.model_future.done() and not self.serving:
+                log.info(f"sanet: the pages are built; waiting for the model build "
+                         f"(started {time.time() - self.build_started:.0f} s ago)…")
+            # `mkdocs build` waits for the model and ships it; `mkdocs serve` serves without it meanwhile.
+            if self.model_future.done() or not self.serving:
+                page_assets.copy_tree(self.model_future.result(), site / "models" / self.key)
         if used & ARTICLE_TAGS:
             for name in ("sanet-article.css", "sanet-article.js"):
                 page_assets.link_or_copy(page_assets.STATIC / name, site / name)
@@ -344,5 +443,28 @@ class SANetPlugin(BasePlugin[SANetConfig]):
             for font in (katex / "fonts").glob("*.woff2"):
                 page_assets.link_or_copy(font, site / "katex" / "fonts" / font.name)
 
+    def _rebuild_when_built(self, future: Future) -> None:
+        """Under `mkdocs serve`: touch the watched signal file until serve starts a rebuild, so that
+        the pages that said "being built" get the demo. Touched more than once: a touch made
+        before serve watches the file (the first build) would go unseen."""
+        log.info("sanet: the model build failed: rebuilding the site to show why" if _failed(future)
+                 else "sanet: the model is ready: rebuilding the site")
+        build = self.builds
+
+        def touch():
+            deadline = time.time() + 120
+            while self.builds == build and not self.shut_down and time.time() < deadline:
+                os.utime(self.signal)
+                time.sleep(1)
+
+        threading.Thread(target=touch, name="sanet-serve", daemon=True).start()
+
     def on_shutdown(self):
+        self.shut_down = True
         self.executor.shutdown(wait=False, cancel_futures=True)
+        if self.serving:
+            shutil.rmtree(self.signal.parent, ignore_errors=True)
+
+
+def _failed(future: Future) -> bool:
+    return future.done() and not future.cancelled() and future.exception() is not None

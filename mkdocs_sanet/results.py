@@ -14,6 +14,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from .bundled import require_build_extra
+
 
 @dataclass(frozen=True)
 class Job:
@@ -35,6 +37,7 @@ def ensure(jobs: list[Job], model: str, base_dir: Path, model_key: str, root: Pa
     paths = {job: root / f"{job.key(model_key)}.png" for job in jobs}
     missing = [job for job, path in paths.items() if not path.is_file()]
     if missing:
+        require_build_extra("computing a results grid")
         spec = [{"content": str(j.content), "style": str(j.style), "size": j.size, "strength": j.strength,
                  "output": str(paths[j])} for j in missing]
         result = subprocess.run([sys.executable, "-m", "mkdocs_sanet.results", "--model", model,

