@@ -1,6 +1,7 @@
 """The command line: what the plugin does, outside MkDocs.
 
-    mkdocs-sanet stylize --model FOLDER|default --content C --style S --output O.png [--max-size N] [--strength A]
+    mkdocs-sanet stylize --model FOLDER|default --content C --style S [--style S2] --output O.png [--max-size N]
+        [--strength A] [--passes N] [--style-weights 0.7,0.3 | --mask M.png] [--keep-colors]
     mkdocs-sanet build-model --model FOLDER|default --output DIR [--quantization float16] [--cache-dir D]
     mkdocs-sanet info --model FOLDER|default
     mkdocs-sanet export DIR [--model default] [--quantization float16] [--cache-dir D] [--runtime-dir R]
@@ -30,6 +31,22 @@ class InputError(Exception):
     pass
 
 
+def style_mix(weights: str | None, styles: int) -> float:
+    """The second style's share from --style-weights "0.7,0.3" (0.5 when not given)."""
+    if weights is None:
+        return 0.5
+    if styles != 2:
+        raise InputError("--style-weights needs two --style paintings")
+    try:
+        first, second = (float(part) for part in weights.split(","))
+    except ValueError:
+        raise InputError(f"--style-weights is {weights!r}: expected two numbers, such as 0.7,0.3") from None
+    if min(first, second) < 0 or not first + second > 0:
+        raise InputError(f"--style-weights is {weights!r}: expected two numbers of at least 0 "
+                         "with a positive sum")
+    return second / (first + second)
+
+
 def stylize(args) -> None:
     from PIL import Image, UnidentifiedImageError
 
@@ -39,19 +56,37 @@ def stylize(args) -> None:
         raise InputError(f"--max-size is {args.max_size}: expected 0 (keep the sizes) or a positive size")
     if not 0 <= args.strength <= 1:
         raise InputError(f"--strength is {args.strength}: expected a number from 0 to 1")
+    if not 1 <= args.passes <= 3:
+        raise InputError(f"--passes is {args.passes}: expected 1, 2 or 3")
+    if len(args.style) > 2:
+        raise InputError(f"--style is given {len(args.style)} times: expected one or two paintings")
+    mix = style_mix(args.style_weights, len(args.style))
+    if args.mask is not None and len(args.style) != 2:
+        raise InputError("--mask needs two --style paintings (white: the second)")
+    if args.mask is not None and args.style_weights is not None:
+        raise InputError("--mask and --style-weights: give one (the mask says where each style goes)")
+    paths = {"content": args.content, "style": args.style[0]}
+    if len(args.style) == 2:
+        paths["style2"] = args.style[1]
     images = {}
-    for name in ("content", "style"):
-        path = getattr(args, name)
+    for name, path in paths.items():
         try:
             images[name] = pipeline.load_image(path, args.max_size)
         except (OSError, UnidentifiedImageError) as error:
             raise InputError(f"{path}: not a readable image ({error})") from None
     try:
+        mask = None
+        if args.mask is not None:
+            try:
+                mask = pipeline.load_mask(args.mask, pipeline.upright_size(args.content), args.max_size)
+            except (OSError, UnidentifiedImageError) as error:
+                raise InputError(f"{args.mask}: not a readable image ({error})") from None
         if args.max_size == 0:
             for name, image in images.items():
-                pipeline.check_multiple(image, f"{name} {getattr(args, name)}")
+                pipeline.check_multiple(image, f"{name} {paths[name]}")
         out = pipeline.Stylizer(resolve(args.model))(
-            images["content"], images["style"], args.strength, pad_images=args.max_size != 0)
+            images["content"], images["style"], args.strength, pad_images=args.max_size != 0,
+            style2=images.get("style2"), mix=mix, mask=mask, passes=args.passes, keep_colors=args.keep_colors)
     except pipeline.ImageSizeError as error:
         raise InputError(str(error)) from None
     args.output.parent.mkdir(parents=True, exist_ok=True)
@@ -169,10 +204,15 @@ def parser() -> argparse.ArgumentParser:
     s = sub.add_parser("stylize", help="stylize a photo with the Python TensorFlow pipeline")
     s.add_argument("--model", default="default", help="'default' or a model folder")
     s.add_argument("--content", type=Path, required=True)
-    s.add_argument("--style", type=Path, required=True)
+    s.add_argument("--style", type=Path, required=True, action="append",
+                   help="the painting; given twice, two styles blended (see --style-weights, --mask)")
     s.add_argument("--output", type=Path, required=True)
     s.add_argument("--max-size", type=int, default=512, help="longest side; 0 keeps both images at their sizes")
     s.add_argument("--strength", type=float, default=1.0)
+    s.add_argument("--passes", type=int, default=1, help="1 to 3: each pass stylizes the previous result")
+    s.add_argument("--style-weights", help="the two styles' shares, such as 0.7,0.3 (default 0.5,0.5)")
+    s.add_argument("--mask", type=Path, help="a picture of the content's size: white takes the second style")
+    s.add_argument("--keep-colors", action="store_true", help="keep the photo's colours (the result's luminance)")
     s.set_defaults(run=stylize)
     b = sub.add_parser("build-model", help="write the TF.js model (through the cache)")
     b.add_argument("--model", default="default")

@@ -108,7 +108,9 @@ def size_choices(max_size: int) -> list[int]:
 
 def render_demo(*, demo_id: str, model_url: str, runtime_url: str, backends: list[str], max_size: int,
                 strength: float, trained: bool, model_name: str, contents: list[Preset],
-                styles: list[Preset], content: str | None, style: str | None) -> str:
+                styles: list[Preset], content: str | None, style: str | None, passes: int = 1,
+                style2: str | None = None, mix: float = 0.5, keep_colors: bool = False,
+                webcam: bool = True) -> str:
     """The <sanet-demo> element with its UI already in it, so that the page looks right and search
     can leave it out before the script (static/sanet-demo.js) upgrades it. The script renders the
     same markup itself for an element written by hand (`render` there): keep the two alike."""
@@ -127,6 +129,9 @@ def render_demo(*, demo_id: str, model_url: str, runtime_url: str, backends: lis
         f'<sanet-demo class="sanet-demo" id="{e(demo_id)}" data-sanet-model="{e(model_url)}" '
         f'data-sanet-runtime="{e(runtime_url)}" data-sanet-backends="{e(",".join(backends))}" '
         f'data-sanet-trained="{"true" if trained else "false"}" data-sanet-max-size="{max_size}" '
+        f'data-sanet-passes="{passes}" data-sanet-style2="{e(style2 or "")}" data-sanet-mix="{mix:g}" '
+        f'data-sanet-keep-colors="{"true" if keep_colors else "false"}" '
+        f'data-sanet-webcam="{"true" if webcam else "false"}" '
         f'data-sanet-state="idle" data-search-exclude>'
         f'{notice}'
         f'<div class="sanet-demo__pickers">'

@@ -141,8 +141,49 @@ def to_uint8(image: np.ndarray) -> np.ndarray:
     return np.clip(np.round(image * 255.0), 0, 255).astype(np.uint8)
 
 
+# BT.601 luma: the luminance that keep_colors takes from the result (the same in static/sanet.js).
+LUMA = (0.299, 0.587, 0.114)
+
+
+def keep_photo_colors(result: np.ndarray, photo: np.ndarray) -> np.ndarray:
+    """The result's luminance with the photo's chroma (YCbCr): photo + (Y(result) - Y(photo))."""
+    luma = np.asarray(LUMA, np.float32)
+    return np.clip(photo + (result @ luma - photo @ luma)[..., None], 0.0, 1.0).astype(np.float32)
+
+
+def load_mask(path: Path | str, size: tuple[int, int], max_size: int) -> np.ndarray:
+    """A mask file (white: the second style; transparent counts as black) as float32 (H, W) in
+    [0, 1]: upright, checked to have the content's upright (width, height), scaled as the content."""
+    with Image.open(path) as image:
+        image = ImageOps.exif_transpose(image)
+        if image.size != size:
+            raise ImageSizeError(f"mask {path} is {image.width}x{image.height}: expected the content's size, "
+                                 f"{size[0]}x{size[1]}")
+        rgba = image.convert("RGBA")
+        image = Image.alpha_composite(Image.new("RGBA", rgba.size, (0, 0, 0, 255)), rgba).convert("RGB")
+        height, width = fit_size(image.height, image.width, max_size)
+        if (height, width) != (image.height, image.width):
+            image = image.resize((width, height), Image.Resampling.LANCZOS)
+        return np.asarray(image, np.float32).mean(axis=2) / 255.0
+
+
+def upright_size(path: Path | str) -> tuple[int, int]:
+    """(width, height) of an image file as shown, after its EXIF orientation."""
+    with Image.open(path) as image:
+        width, height = image.size
+        if image.getexif().get(0x0112, 1) in (5, 6, 7, 8):
+            width, height = height, width
+    return width, height
+
+
+def pool_mask(mask: np.ndarray, height: int, width: int) -> np.ndarray:
+    """A padded (H, W) mask averaged over blocks down to (height, width): the relu4_1 resolution."""
+    factor = mask.shape[0] // height
+    return mask.reshape(height, factor, width, factor).mean(axis=(1, 3))
+
+
 class Stylizer:
-    """The TF model of a weights source, run the way the browser runs it."""
+    """The TF model of a weights source, run the way the browser runs it (static/sanet.js)."""
 
     def __init__(self, source):
         from . import weights as weights_mod
@@ -152,16 +193,49 @@ class Stylizer:
         self.model = SANet(weights_mod.load(source), source.encoder)
 
     def __call__(self, content: np.ndarray, style: np.ndarray, strength: float = 1.0,
-                 pad_images: bool = True) -> np.ndarray:
-        """content and style: float32 (H, W, 3) in [0, 1]. Returns float32 (H, W, 3)."""
+                 pad_images: bool = True, *, style2: np.ndarray | None = None, mix: float = 0.5,
+                 mask: np.ndarray | None = None, passes: int = 1, keep_colors: bool = False) -> np.ndarray:
+        """content, style, style2: float32 (H, W, 3) in [0, 1]. Returns float32 (H, W, 3).
+
+        Each of `passes` passes stylizes the previous result. With style2, the transformed
+        features are blended, (1 - w) * T(c, style) + w * T(c, style2), where w is `mix`, or the
+        mask (H, W) in [0, 1] (white: style2) padded as the content and averaged down to the
+        transform's (relu4_1) resolution. Then the strength trade-off with T(c, c); keep_colors
+        puts the photo's chroma back at the end."""
         import tensorflow as tf
 
         height, width = content.shape[:2]
-        if pad_images:
-            content_in, style_in = pad(content, "content"), pad(style, "style")
-        else:
-            check_multiple(content, "content")
-            check_multiple(style, "style")
-            content_in, style_in = content, style
-        out = self.model.stylize(tf.constant(content_in[None]), tf.constant(style_in[None]), strength)
-        return out.numpy()[0, :height, :width]
+        images = {"content": content, "style": style}
+        if style2 is not None:
+            images["style2"] = style2
+        for name, image in images.items():
+            if not pad_images:
+                check_multiple(image, name)
+            pad(image, name)  # checks the minimum size
+        if mask is not None and (style2 is None or mask.shape != (height, width)):
+            raise ImageSizeError(f"the mask is {mask.shape[1]}x{mask.shape[0]}: expected a second style and "
+                                 f"the content's size, {width}x{height}")
+        if not 1 <= passes <= 3:
+            raise ValueError(f"passes is {passes}: expected 1, 2 or 3")
+
+        def encode(image):
+            return self.model.encode(tf.constant(pad(image)[None]))
+
+        styles = [encode(style)] + ([encode(style2)] if style2 is not None else [])
+        result = content
+        for _ in range(passes):
+            c = encode(result)
+            t = [self.model.transform(c["relu4_1"], c["relu5_1"], s["relu4_1"], s["relu5_1"])["features"]
+                 for s in styles]
+            features = t[0]
+            if len(t) == 2:
+                weight = mix
+                if mask is not None:
+                    h4, w4 = features.shape[1:3]
+                    weight = tf.constant(pool_mask(pad(mask[..., None])[..., 0], h4, w4)[None, ..., None])
+                features = t[0] * (1.0 - weight) + t[1] * weight
+            if strength < 1.0:
+                identity = self.model.transform(c["relu4_1"], c["relu5_1"], c["relu4_1"], c["relu5_1"])["features"]
+                features = features * strength + identity * (1.0 - strength)
+            result = self.model.decode(features)["image"].numpy()[0, :height, :width]
+        return keep_photo_colors(result, content) if keep_colors else result

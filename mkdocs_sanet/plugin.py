@@ -149,7 +149,7 @@ class SANetPlugin(BasePlugin[SANetConfig]):
         """Checks that need the site: paths inside docs_dir, citation keys."""
         for tag in found:
             a = tag.attributes
-            for key in ("content", "style", "src"):
+            for key in ("content", "style", "style2", "src"):
                 if key in a:
                     a[key] = self._docs_image(a[key], page, files, tag, key)
             for key in ("contents", "styles"):
@@ -260,16 +260,18 @@ class SANetPlugin(BasePlugin[SANetConfig]):
             return stylesheet + page_assets.render_building(a["id"])
         relative = lambda preset: page_assets.Preset(preset.label, get_relative_url(preset.url, url))  # noqa: E731
         contents, styles = self._presets("content"), self._presets("style")
-        offered = {key: [relative(p) for p in ([a[key]] if key in a and a[key].url not in [p.url for p in presets]
-                                               else []) + presets]
-                   for key, presets in (("content", contents), ("style", styles))}
+        offered = {key: [relative(p) for p in [a[k] for k in keys if k in a and a[k].url not in [p.url for p in presets]]
+                         + presets]
+                   for key, keys, presets in (("content", ["content"], contents), ("style", ["style", "style2"], styles))}
         return stylesheet + page_assets.render_demo(
             demo_id=a["id"], model_url=f"{assets_url}/models/{self.key}/", runtime_url=f"{assets_url}/tfjs/",
             backends=self.config.backends, max_size=a.get("max_size", self.config.max_size),
             strength=a.get("strength", 1.0), trained=self.source.trained, model_name=self.source.name,
             contents=offered["content"], styles=offered["style"],
             content=get_relative_url(a["content"].url, url) if "content" in a else None,
-            style=get_relative_url(a["style"].url, url) if "style" in a else None) + script
+            style=get_relative_url(a["style"].url, url) if "style" in a else None,
+            passes=a.get("passes", 1), style2=get_relative_url(a["style2"].url, url) if "style2" in a else None,
+            mix=a.get("mix", 0.5), keep_colors=a.get("keep_colors", False), webcam=a.get("webcam", True)) + script
 
     def _render_model_card(self) -> str:
         if self.serving and not self.model_future.done():

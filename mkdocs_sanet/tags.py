@@ -332,6 +332,12 @@ def paths(value: str) -> list[str]:
     return items
 
 
+def boolean(value: str) -> bool:
+    if value not in ("true", "false"):
+        raise ValueError("expected true or false")
+    return value == "true"
+
+
 def choice(*options: str):
     def convert(value: str) -> str:
         if value not in options:
@@ -354,7 +360,9 @@ def cite_key(value: str) -> str:
 
 SPECS = {
     "sanet_demo": TagSpec({
-        "content": path, "style": path, "max_size": max_size_value, "strength": fraction, "id": identifier}),
+        "content": path, "style": path, "max_size": max_size_value, "strength": fraction, "id": identifier,
+        "passes": whole_number(1, 3), "style2": path, "mix": fraction, "keep_colors": boolean,
+        "webcam": boolean}),
     "figure": TagSpec({"src": path, "caption": text, "width": choice("1/3", "1/2", "2/3", "full"), "alt": text},
                       required=("src", "caption")),
     "row": TagSpec(),

@@ -143,7 +143,7 @@ def test_demo_on_the_blog_index_stylizes(blog, browser):
         lambda d: d.find_element(By.ID, demo_id).get_attribute("data-sanet-state") in ("done", "error"))
     result = browser.execute_script("""
         const root = document.getElementById(arguments[0]);
-        const canvas = root.querySelector('canvas');
+        const canvas = root.querySelector('.sanet-demo__result canvas');
         return {state: root.dataset.sanetState, backend: root.dataset.sanetBackend,
                 message: root.querySelector('.sanet-demo__message').textContent,
                 width: canvas.width, height: canvas.height};""", demo_id)

@@ -40,7 +40,7 @@ def stylize(driver, demo_id: str) -> dict:
         lambda d: d.find_element(By.ID, demo_id).get_attribute("data-sanet-state") in ("done", "error"))
     return driver.execute_script("""
         const root = document.getElementById(arguments[0]);
-        const canvas = root.querySelector('canvas');
+        const canvas = root.querySelector('.sanet-demo__result canvas');
         const data = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
         return {state: root.dataset.sanetState, message: root.querySelector('.sanet-demo__message').textContent,
                 backend: root.dataset.sanetBackend, width: canvas.width, height: canvas.height,

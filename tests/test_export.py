@@ -86,9 +86,15 @@ const structure = (root) => {
   const settings = Object.keys(root.dataset).filter(k => !['sanetTrained', 'sanetReady'].includes(k)).sort();
   return {tag: root.tagName, className: root.className, settings, elements};
 };
-const template = document.createElement('template');
-template.innerHTML = arguments[0];
-return [structure(document.getElementById('plain')), structure(template.content.firstElementChild)];
+// The plugin's markup upgraded on this page too, so that both have the controls the element adds.
+const [markup, done] = arguments;
+const holder = document.createElement('div');
+holder.innerHTML = markup;
+document.body.appendChild(holder);
+const server = holder.firstElementChild;
+const wait = () => server.dataset.sanetReady
+  ? done([structure(document.getElementById('plain')), structure(server)]) : setTimeout(wait, 20);
+wait();
 """
 
 
@@ -139,5 +145,5 @@ def test_element_renders_what_the_plugin_renders(browser, plain_site):
         demo_id="server", model_url="m/", runtime_url="r/", backends=["wasm"], max_size=SIZE, strength=1.0,
         trained=False, model_name="x", contents=presets["content"], styles=presets["style"],
         content=None, style=None)
-    own, rendered = browser.execute_script(UI_STRUCTURE, server)
+    own, rendered = browser.execute_async_script(UI_STRUCTURE, server)
     assert own == rendered

@@ -264,7 +264,7 @@ def test_demo_in_a_tab_stylizes(placed, browser):
         lambda d: d.find_element(By.ID, "in-tab").get_attribute("data-sanet-state") in ("done", "error"))
     state = browser.execute_script("""
         const root = document.getElementById('in-tab');
-        const canvas = root.querySelector('canvas');
+        const canvas = root.querySelector('.sanet-demo__result canvas');
         return {state: root.dataset.sanetState, message: root.querySelector('.sanet-demo__message').textContent,
                 width: canvas.width, visible: canvas.getBoundingClientRect().width > 0};""")
     assert state["state"] == "done", state["message"]

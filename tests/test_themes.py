@@ -88,7 +88,7 @@ def test_demo_in_theme(theme, tmp_path, model_cache, serve, browser):
         "return ['done', 'error'].includes(document.querySelector('.sanet-demo').dataset.sanetState)"))
     state = browser.execute_script("""
         const demo = document.querySelector('.sanet-demo');
-        const canvas = demo.querySelector('canvas');
+        const canvas = demo.querySelector('.sanet-demo__result canvas');
         return {state: demo.dataset.sanetState, message: demo.querySelector('.sanet-demo__message').textContent,
                 canvas: canvas.getBoundingClientRect().width, size: [canvas.width, canvas.height]};""")
     assert state["state"] == "done", state["message"]

@@ -10,6 +10,8 @@
  *   contents, styles      the preset pictures, comma-separated URLs
  *   content-src, style-src  the picture selected at first (added to the presets if not one)
  *   max-size, strength, backends ("webgl,wasm": Auto's order)
+ *   passes (1-3), style2-src (the second painting), mix (its share, 0-1), keep-colors, webcam
+ *     ("true"/"false"): the reader options' defaults (data-sanet-passes, … on MkDocs pages)
  *
  * The MkDocs plugin renders the element with its UI in it (page_assets.render_demo) and its
  * settings in data-sanet-* attributes; the element wires up that markup, and renders the same
@@ -28,6 +30,10 @@
   const LABELS = {webgpu: "WebGPU", webgl: "WebGL", wasm: "WASM", cpu: "CPU"};
   const BACKENDS = ["webgpu", "webgl", "wasm", "cpu"];
   const SIZES = [128, 256, 384, 512, 768, 1024];
+  // The webcam's frames: longest side, px. The mask is drawn on a photo this large.
+  const WEBCAM_SIZE = 160;
+  const BRUSH_SIZE = 320;
+  let demos = 0;
 
   function addOnce(selector, make) {
     if (!document.querySelector(selector)) document.head.appendChild(make());
@@ -168,6 +174,11 @@
         sanetRuntime: folderUrl(attribute("runtime", base + "tfjs/")),
         sanetBackends: backends.join(","),
         sanetMaxSize: String(maxSize),
+        sanetPasses: attribute("passes", "1"),
+        sanetStyle2: this.getAttribute("style2-src") ? new URL(this.getAttribute("style2-src"), document.baseURI).href : "",
+        sanetMix: attribute("mix", "0.5"),
+        sanetKeepColors: attribute("keep-colors", "false"),
+        sanetWebcam: attribute("webcam", "true"),
         sanetState: "idle",
       });
       this.classList.add("sanet-demo");
@@ -179,6 +190,9 @@
         const chosen = this.getAttribute(role + "-src");
         const selected = chosen ? new URL(chosen, document.baseURI).href : urls[0];
         if (selected && !urls.includes(selected)) urls.unshift(selected);
+        if (role === "style" && this.dataset.sanetStyle2 && !urls.includes(this.dataset.sanetStyle2)) {
+          urls.push(this.dataset.sanetStyle2);
+        }
         pickers.push(picker(role, legend, fileLabel, urls, selected));
       }
       const sizes = sizeChoices(maxSize).map((size) =>
@@ -223,7 +237,9 @@
       this.backends = this.dataset.sanetBackends.split(",");
       // role -> the selected picture: a URL, or the reader's File.
       this.selected = {};
+      this.addOptions();
       for (const element of this.querySelectorAll(".sanet-demo__picker")) this.setUpPicker(element);
+      this.setUpOptions();
       const strengthOutput = this.ui.strength.parentElement.querySelector("output");
       this.ui.strength.addEventListener("input", () => {
         strengthOutput.textContent = Number(this.ui.strength.value).toFixed(2);
@@ -302,12 +318,254 @@
         .catch((error) => this.say(`The model could not be found: ${error.message}`, "error"));
     }
 
-    /* What model.stylize gets besides the two pictures. */
-    stylizeOptions() {
+    /* The reader options' markup: passes, the second painting (a copy of the painting picker,
+     * with None), mix, the brush for the mask, keep colours, the webcam, the before/after slider.
+     * Defaults from data-sanet-*; the same for the plugin's markup and a hand-written element. */
+    addOptions() {
+      const d = this.dataset;
+      const number = ++demos;
+      const passes = Number(d.sanetPasses || 1);
+      const mix = Number(d.sanetMix || 0.5);
+      const stylePicker = this.querySelector('.sanet-demo__picker[data-sanet-role="style"]');
+      const second = stylePicker.cloneNode(true);
+      second.dataset.sanetRole = "style2";
+      second.querySelector("legend").textContent = "Second painting";
+      second.querySelector('input[type="file"]').dataset.sanetFile = "style2";
+      const none = Object.assign(document.createElement("button"), {
+        type: "button", className: "sanet-demo__preset sanet-demo__preset--none", textContent: "None"});
+      none.dataset.sanetSrc = "";
+      const presets = second.querySelector(".sanet-demo__presets");
+      presets.prepend(none);
+      const wanted = d.sanetStyle2 || "";
+      for (const button of presets.querySelectorAll(".sanet-demo__preset")) {
+        button.setAttribute("aria-pressed", String(button.dataset.sanetSrc === wanted));
+      }
+      stylePicker.after(second);
+      const brush = document.createElement("div");
+      brush.className = "sanet-demo__brush";
+      brush.hidden = true;
+      brush.innerHTML =
+        `<p>Paint where the second painting goes; without paint, Mix shares it out everywhere.</p>` +
+        `<div class="sanet-demo__stack"><canvas class="sanet-demo__photo"></canvas>` +
+        `<canvas class="sanet-demo__mask"></canvas></div>` +
+        `<div class="sanet-demo__tools">` +
+        `<label><input type="radio" name="sanet-tool-${number}" value="brush" checked data-sanet-control="brush"> Brush</label>` +
+        `<label><input type="radio" name="sanet-tool-${number}" value="eraser" data-sanet-control="eraser"> Eraser</label>` +
+        `<label>Width <input type="range" min="2" max="60" value="16" data-sanet-control="brush-size"></label>` +
+        `<button type="button" class="md-button" data-sanet-control="clear-mask">Clear</button></div>`;
+      this.querySelector(".sanet-demo__pickers").after(brush);
+      const options = document.createElement("div");
+      options.className = "sanet-demo__controls sanet-demo__options";
+      options.innerHTML =
+        `<label title="Each pass stylizes the previous result again">Style influence <input type="range" ` +
+        `min="1" max="3" step="1" value="${passes}" data-sanet-control="passes"><output>${passes}</output></label>` +
+        `<label title="The second painting's share">Mix <input type="range" min="0" max="1" step="0.05" ` +
+        `value="${mix}" data-sanet-control="mix"><output>${mix.toFixed(2)}</output></label>` +
+        `<label><input type="checkbox" data-sanet-control="keep-colors"` +
+        `${d.sanetKeepColors === "true" ? " checked" : ""}> Keep the photo's colours</label>` +
+        (d.sanetWebcam === "false" ? "" :
+          `<button type="button" class="md-button sanet-demo__webcam" aria-pressed="false">Start the webcam</button>`);
+      this.ui.controls.after(options);
+      // Before/after: the photo over the result, uncovered from the left by the slider.
+      const canvas = this.ui.canvas;
+      const compare = Object.assign(document.createElement("div"), {className: "sanet-demo__compare"});
+      canvas.before(compare);
+      const before = Object.assign(document.createElement("canvas"), {className: "sanet-demo__before"});
+      compare.append(canvas, before);
+      const slider = document.createElement("label");
+      slider.className = "sanet-demo__slider";
+      slider.innerHTML = `Before/after <input type="range" min="0" max="100" value="0" data-sanet-control="compare">`;
+      compare.after(slider);
+    }
+
+    /* Wires up the reader options (addOptions). */
+    setUpOptions() {
+      const find = (selector) => this.querySelector(selector);
+      Object.assign(this.ui, {
+        passes: find('[data-sanet-control="passes"]'),
+        mix: find('[data-sanet-control="mix"]'),
+        keepColors: find('[data-sanet-control="keep-colors"]'),
+        webcam: find(".sanet-demo__webcam"),
+        brush: find(".sanet-demo__brush"),
+        photo: find(".sanet-demo__photo"),
+        mask: find(".sanet-demo__mask"),
+        before: find(".sanet-demo__before"),
+        compare: find('[data-sanet-control="compare"]'),
+      });
+      for (const range of [this.ui.passes, this.ui.mix]) {
+        const output = range.parentElement.querySelector("output");
+        range.addEventListener("input", () => {
+          output.textContent = range === this.ui.mix ? Number(range.value).toFixed(2) : range.value;
+        });
+      }
+      this.ui.compare.addEventListener("input", () => {
+        this.ui.before.style.clipPath = `inset(0 ${100 - Number(this.ui.compare.value)}% 0 0)`;
+      });
+      this.ui.compare.dispatchEvent(new Event("input"));
+      if (this.ui.webcam) this.ui.webcam.addEventListener("click", () => this.toggleWebcam());
+      this.setUpBrush();
+      // A picker changed: the brush shows with a second painting, on the photo.
+      const refresh = () => this.refreshBrush().catch((error) => this.say(`Something went wrong: ${error.message}`));
+      this.addEventListener("click", refresh);
+      this.addEventListener("change", refresh);
+      refresh();
+    }
+
+    async refreshBrush() {
+      const {brush, photo, mask} = this.ui;
+      brush.hidden = !this.selected.style2;
+      if (brush.hidden || this.brushPhoto === this.selected.content) return;
+      this.brushPhoto = this.selected.content;
+      const picture = await imageCanvas(this.selected.content, BRUSH_SIZE);
+      for (const canvas of [photo, mask]) {
+        canvas.width = picture.width;
+        canvas.height = picture.height;
+      }
+      photo.getContext("2d").drawImage(picture, 0, 0);
+    }
+
+    /* Painting the mask with the pointer (mouse, pen, touch): white is the second painting. */
+    setUpBrush() {
+      const mask = this.ui.mask;
+      const context = mask.getContext("2d", {willReadFrequently: true});
+      const eraser = this.querySelector('[data-sanet-control="eraser"]');
+      const width = this.querySelector('[data-sanet-control="brush-size"]');
+      let last = null;
+      const point = (event) => {
+        const box = mask.getBoundingClientRect();
+        return [(event.clientX - box.left) * mask.width / box.width, (event.clientY - box.top) * mask.height / box.height];
+      };
+      const stroke = (to) => {
+        context.globalCompositeOperation = eraser.checked ? "destination-out" : "source-over";
+        context.strokeStyle = "#ffffff";
+        context.lineCap = context.lineJoin = "round";
+        context.lineWidth = Number(width.value) * mask.width / mask.getBoundingClientRect().width;
+        context.beginPath();
+        context.moveTo(...last);
+        context.lineTo(...to);
+        context.stroke();
+        last = to;
+      };
+      mask.addEventListener("pointerdown", (event) => {
+        event.preventDefault();
+        try {
+          mask.setPointerCapture(event.pointerId);
+        } catch (error) {
+          // a pointer the browser does not track (synthetic events): strokes still work
+        }
+        last = point(event);
+        stroke(last);
+      });
+      mask.addEventListener("pointermove", (event) => {
+        if (last) stroke(point(event));
+      });
+      for (const type of ["pointerup", "pointercancel"]) mask.addEventListener(type, () => { last = null; });
+      this.querySelector('[data-sanet-control="clear-mask"]').addEventListener("click", () => {
+        context.clearRect(0, 0, mask.width, mask.height);
+      });
+    }
+
+    /* The painted mask at the photo's size (white: the second painting), or null when nothing is painted. */
+    maskFor(content) {
+      const mask = this.ui.mask;
+      if (!mask.width || this.ui.brush.hidden) return null;
+      const alpha = mask.getContext("2d", {willReadFrequently: true}).getImageData(0, 0, mask.width, mask.height).data;
+      if (!alpha.some((value, i) => i % 4 === 3 && value > 0)) return null;
+      const canvas = Object.assign(document.createElement("canvas"), {width: content.width, height: content.height});
+      const context = canvas.getContext("2d", {willReadFrequently: true});
+      context.fillStyle = "#000000";
+      context.fillRect(0, 0, canvas.width, canvas.height);
+      context.imageSmoothingQuality = "high";
+      context.drawImage(mask, 0, 0, canvas.width, canvas.height);
+      return canvas;
+    }
+
+    /* What model.stylize gets besides the photo and the painting. */
+    async stylizeOptions(content, maxSize) {
+      const style2 = this.selected.style2 ? await imageCanvas(this.selected.style2, maxSize) : null;
+      // The mask used last, for whoever wants to check it (the tests).
+      this.lastMask = style2 ? this.maskFor(content) : null;
       return {
         strength: Number(this.ui.strength.value),
+        passes: Number(this.ui.passes.value),
+        keepColors: this.ui.keepColors.checked,
+        mix: Number(this.ui.mix.value),
+        style2,
+        mask: this.lastMask,
         onStage: (stage) => this.say(`Stylizing: ${stage}…`),
       };
+    }
+
+    /* The runtime and the model on a backend, with progress shown. */
+    prepareModel(choice) {
+      return sanet.prepare(this.dataset.sanetRuntime, this.dataset.sanetModel, this.backends, {
+        choice,
+        onProgress: (loaded, total) => {
+          this.showProgress(loaded, total);
+          this.say(`Downloading the model: ${formatMB(loaded)} of ${formatMB(total)}`);
+        },
+        onStatus: (status, name, why) => {
+          if (status === "loading") this.say("Loading the TF.js runtime…", "loading");
+          if (status === "warming-up") {
+            this.showProgress(null);
+            this.say(`Warming up (${describe(name, why)})…`, "warming-up");
+          }
+        },
+      });
+    }
+
+    /* Live mode: the camera's frames stylized at WEBCAM_SIZE on the result canvas, frames per
+     * second in the caption; a second click stops it and releases the camera. */
+    async toggleWebcam() {
+      const {webcam, button, timing, result} = this.ui;
+      if (this.live) {
+        webcam.disabled = true;
+        await this.live.stop();
+        webcam.disabled = false;
+        return;
+      }
+      if (!this.selected.style) {
+        this.say("Pick a painting first.");
+        return;
+      }
+      webcam.disabled = button.disabled = true;
+      try {
+        const maxSize = Math.min(Number(this.ui.size.value) || this.sizeCap, this.sizeCap);
+        const choice = this.ui.backend ? this.ui.backend.value : "auto";
+        const {model, backend, note} = await this.prepareModel(choice);
+        this.dataset.sanetBackend = backend;
+        const style = await imageCanvas(this.selected.style, maxSize);
+        const {onStage, mask, ...options} = await this.stylizeOptions(style, maxSize);
+        this.say("Starting the camera…");
+        const live = await sanet.startWebcam(model, this.ui.canvas, style, {
+          ...options, size: WEBCAM_SIZE,
+          onFrame: () => {
+            timing.textContent = `${live.fps.toFixed(1)} frames/s, ${this.ui.canvas.width}×` +
+              `${this.ui.canvas.height}, on ${describe(backend, note)}`;
+          },
+        });
+        this.live = live;
+        result.hidden = false;
+        this.ui.before.hidden = true;
+        webcam.setAttribute("aria-pressed", "true");
+        webcam.textContent = "Stop the webcam";
+        this.say("Live: the frames stay in your browser.", "live");
+        live.finished.then(() => {
+          this.live = null;
+          webcam.setAttribute("aria-pressed", "false");
+          webcam.textContent = "Start the webcam";
+          button.disabled = false;
+          if (live.error) this.say(`The webcam stopped: ${live.error.message}`, "error");
+          else this.say("The camera is off.", "idle");
+        });
+      } catch (error) {
+        console.error(error);
+        this.showProgress(null);
+        button.disabled = false;
+        this.say(`The webcam could not start: ${error.message}`, "error");
+      } finally {
+        webcam.disabled = false;
+      }
     }
 
     async run() {
@@ -316,6 +574,7 @@
         this.say("Pick a photo and a painting first.");
         return;
       }
+      if (this.live) await this.live.stop();
       button.disabled = true;
       try {
         const choice = this.ui.backend ? this.ui.backend.value : "auto";
@@ -324,28 +583,17 @@
         let out, backend, note, started;
         for (let attempt = 0; ; attempt++) {
           let model;
-          ({model, backend, note} = await sanet.prepare(this.dataset.sanetRuntime, this.dataset.sanetModel, backends, {
-            choice,
-            onProgress: (loaded, total) => {
-              this.showProgress(loaded, total);
-              this.say(`Downloading the model: ${formatMB(loaded)} of ${formatMB(total)}`);
-            },
-            onStatus: (status, name, why) => {
-              if (status === "loading") this.say("Loading the TF.js runtime…", "loading");
-              if (status === "warming-up") {
-                this.showProgress(null);
-                this.say(`Warming up (${describe(name, why)})…`, "warming-up");
-              }
-            },
-          }));
+          ({model, backend, note} = await this.prepareModel(choice));
           this.dataset.sanetBackend = backend;
           this.dataset.sanetBackendNote = note;
           const [content, style] = await Promise.all([
             imageCanvas(this.selected.content, maxSize), imageCanvas(this.selected.style, maxSize)]);
+          const options = await this.stylizeOptions(content, maxSize);
           this.say("Stylizing…", "running");
           started = performance.now();
           try {
-            out = await model.stylize(content, style, this.stylizeOptions());
+            out = await model.stylize(content, style, options);
+            this.showBefore(content);
             break;
           } catch (error) {
             // A lost WebGL context: with Auto, go on with the next backend.
@@ -369,7 +617,16 @@
       }
     }
 
-    /* The canvas holds the picture: its caption and the PNG download. */
+    /* The photo under the before/after slider, at the result's size. */
+    showBefore(content) {
+      const before = this.ui.before;
+      before.width = content.width;
+      before.height = content.height;
+      before.getContext("2d").drawImage(content, 0, 0);
+      before.hidden = false;
+    }
+
+    /* The canvas holds the picture: its caption and the PNG download (at its full size). */
     showResult(seconds, backend) {
       const {canvas, download, result, timing} = this.ui;
       result.hidden = false;

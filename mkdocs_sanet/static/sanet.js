@@ -2,7 +2,9 @@
  *
  *   const {model, backend, note} = await sanet.prepare(runtimeUrl, modelUrl, ["webgpu", "webgl", "wasm", "cpu"],
  *                                                      {choice: "auto", onProgress, onStatus});
- *   const out = await model.stylize(contentCanvas, styleCanvas, {strength: 1});  // tf.Tensor3D in [0, 1]
+ *   const out = await model.stylize(contentCanvas, styleCanvas, {strength: 1, passes: 1, style2, mix: 0.5,
+ *                                                                 mask, keepColors: false});  // tf.Tensor3D in [0, 1]
+ *   const live = await sanet.startWebcam(model, canvas, styleCanvas, {size: 160, ...});  // live.stop()
  *
  * prepare loads the TF.js runtime, the model and makes a first small run. With choice "auto" it
  * passes over a backend that is software-rendered, lacks 32-bit float textures, does not start,
@@ -203,6 +205,50 @@
     return tf.mirrorPad(image, [[0, padH], [0, padW], [0, 0]], "reflect");
   }
 
+  /* An image as a Tensor3D, float in [0, 1]; each side at least MIN_SIZE. */
+  function pixels(source, name) {
+    const image = tf.tidy(() => tf.div(tf.cast(tf.browser.fromPixels(source), "float32"), 255));
+    const [h, w] = image.shape;
+    if (Math.min(h, w) < MIN_SIZE) {
+      image.dispose();
+      throw new Error(`the ${name} image is ${w}x${h}: each side must be at least ${MIN_SIZE} px`);
+    }
+    return image;
+  }
+
+  /* The mask (H, W, 1) padded as the content, averaged over blocks down to the relu4_1
+   * features' (1, h, w, C) size: (1, h, w, 1) (pipeline.pool_mask). */
+  function poolMask(mask, featureShape) {
+    return tf.tidy(() => {
+      const padded = padToMultiple(mask);
+      const factor = padded.shape[0] / featureShape[1];
+      return tf.avgPool(tf.expandDims(padded, 0), factor, factor, "valid");
+    });
+  }
+
+  // BT.601 luma, as pipeline.LUMA.
+  const LUMA = [0.299, 0.587, 0.114];
+
+  /* The result's luminance with the photo's chroma (YCbCr): photo + (Y(result) - Y(photo)). */
+  function keepPhotoColors(result, photo) {
+    return tf.tidy(() => {
+      const luma = tf.tensor1d(LUMA);
+      const y = (image) => tf.sum(tf.mul(image, luma), -1, true);
+      return tf.clipByValue(tf.add(photo, tf.sub(y(result), y(photo))), 0, 1);
+    });
+  }
+
+  class EncodedStyle {
+    constructor(features) {
+      Object.assign(this, features);  // relu4_1, relu5_1
+    }
+
+    dispose() {
+      this.relu4_1.dispose();
+      this.relu5_1.dispose();
+    }
+  }
+
   class SANetModel {
     constructor(manifest, graphs) {
       this.manifest = manifest;
@@ -235,41 +281,79 @@
       }).features);
     }
 
-    /* The whole pass. Stages yield to the browser so that progress can be shown.
-     * content, style: anything tf.browser.fromPixels takes. Returns a Tensor3D (H, W, 3). */
-    async stylize(content, style, {strength = 1, onStage = () => {}, checkFinite = false} = {}) {
+    /* A painting encoded once, for many runs (the webcam's frames): pass it as stylize's style
+     * or style2; dispose() it when done. */
+    encodeStyle(style, name = "style") {
+      if (style instanceof EncodedStyle) return style;
+      const image = pixels(style, name);
+      try {
+        const padded = padToMultiple(image);
+        const features = this.encode(padded);
+        padded.dispose();
+        return new EncodedStyle(features);
+      } finally {
+        image.dispose();
+      }
+    }
+
+    /* The full pass (pipeline.Stylizer, the same steps). Stages yield to the browser so that
+     * progress can be shown. content, style, style2, mask: anything tf.browser.fromPixels takes
+     * (style and style2 also an encodeStyle() result). Each of `passes` (1 to 3) stylizes the
+     * previous result. With style2 the transformed features are blended, (1 - w) * T(c, style) +
+     * w * T(c, style2), w being `mix` or the mask (the content's size, white: style2) padded as
+     * the content and averaged down to the transform's (relu4_1) resolution; then the strength
+     * trade-off with T(c, c); keepColors puts the photo's chroma back (keepPhotoColors).
+     * Returns a Tensor3D (H, W, 3) in [0, 1]. */
+    async stylize(content, style, {strength = 1, passes = 1, style2 = null, mix = 0.5, mask = null,
+                                   keepColors = false, onStage = () => {}, checkFinite = false} = {}) {
       const owned = [];
       const keep = (tensor) => { owned.push(tensor); return tensor; };
       const stage = async (name) => { onStage(name); await tf.nextFrame(); };
       try {
-        const contentImage = keep(tf.tidy(() => tf.div(tf.cast(tf.browser.fromPixels(content), "float32"), 255)));
-        const styleImage = keep(tf.tidy(() => tf.div(tf.cast(tf.browser.fromPixels(style), "float32"), 255)));
-        const [height, width] = contentImage.shape;
-        for (const [name, image] of [["content", contentImage], ["style", styleImage]]) {
-          const [h, w] = image.shape;
-          if (Math.min(h, w) < MIN_SIZE) throw new Error(`the ${name} image is ${w}x${h}: each side must be at least ${MIN_SIZE} px`);
-        }
-        await stage("encoding the photo");
-        const c = this.encode(keep(padToMultiple(contentImage)));
-        owned.push(...Object.values(c));
+        if (!(Number.isInteger(passes) && passes >= 1 && passes <= 3)) throw new Error(`passes is ${passes}: expected 1, 2 or 3`);
+        const photo = keep(pixels(content, "content"));
+        const [height, width] = photo.shape;
         await stage("encoding the painting");
-        const s = this.encode(keep(padToMultiple(styleImage)));
-        owned.push(...Object.values(s));
-        await stage("attention");
-        let features = keep(this.transform(c, s));
-        if (strength < 1) {
-          const identity = keep(this.transform(c, c));
-          features = keep(tf.tidy(() => tf.add(tf.mul(features, strength), tf.mul(identity, 1 - strength))));
+        // Encoded here unless the caller encoded them (then the caller disposes them).
+        const encoded = (source, name) => source instanceof EncodedStyle ? source : keep(this.encodeStyle(source, name));
+        const styles = [encoded(style, "style")];
+        if (style2) styles.push(encoded(style2, "style2"));
+        if (mask && !style2) throw new Error("a mask needs a second painting (white: the second)");
+        let weight = mix;
+        if (mask) {
+          weight = keep(tf.tidy(() => tf.mean(tf.div(tf.cast(tf.browser.fromPixels(mask), "float32"), 255), 2, true)));
+          if (weight.shape[0] !== height || weight.shape[1] !== width) {
+            throw new Error(`the mask is ${weight.shape[1]}x${weight.shape[0]}: expected the photo's size, ${width}x${height}`);
+          }
         }
-        // The decoder clips to [0, 1], which would hide an overflow: look at the features too.
-        if (checkFinite) await assertFinite(features);
-        await stage("decoding");
-        const out = tf.tidy(() => {
-          const image = this.run("decode", {features}).image;
-          return tf.slice(tf.squeeze(image, [0]), [0, 0, 0], [height, width, 3]);
-        });
-        if (checkFinite) await assertFinite(out).catch((error) => { out.dispose(); throw error; });
-        return out;
+        let current = photo;
+        for (let pass = 1; pass <= passes; pass++) {
+          const of = passes > 1 ? ` (pass ${pass} of ${passes})` : "";
+          await stage(`encoding the photo${of}`);
+          const c = this.encode(keep(padToMultiple(current)));
+          owned.push(...Object.values(c));
+          if (weight.rank === 3) weight = keep(poolMask(weight, c.relu4_1.shape));
+          await stage(`attention${of}`);
+          let features = keep(this.transform(c, styles[0]));
+          if (styles.length === 2) {
+            const second = keep(this.transform(c, styles[1]));
+            features = keep(tf.tidy(() => tf.add(tf.mul(features, tf.sub(1, weight)), tf.mul(second, weight))));
+          }
+          if (strength < 1) {
+            const identity = keep(this.transform(c, c));
+            features = keep(tf.tidy(() => tf.add(tf.mul(features, strength), tf.mul(identity, 1 - strength))));
+          }
+          // The decoder clips to [0, 1], which would hide an overflow: look at the features too.
+          if (checkFinite) await assertFinite(features);
+          await stage(`decoding${of}`);
+          current = keep(tf.tidy(() => {
+            const image = this.run("decode", {features}).image;
+            return tf.slice(tf.squeeze(image, [0]), [0, 0, 0], [height, width, 3]);
+          }));
+        }
+        if (keepColors) current = keep(keepPhotoColors(current, photo));
+        if (checkFinite) await assertFinite(current);
+        return tf.clone(current);
       } finally {
         for (const tensor of owned) tensor.dispose();
       }
@@ -345,5 +429,69 @@
     return [width, height];
   }
 
-  window.sanet = {prepare, loadRuntime, load, failed, fitSize, loadScript, BACKGROUND, LABELS};
+  /* Live stylization of the camera's frames, drawn on `canvas` at most `size` px on the longest
+   * side. The paintings are encoded once; options as stylize's (no mask). Frames stay in this page:
+   * nothing is sent anywhere. Resolves to {stream, fps, frames, error, finished, stop()}: stop() ends the
+   * loop after the frame in hand, stops the camera's tracks and frees the tensors. */
+  async function startWebcam(model, canvas, style, {size = 160, onFrame = () => {}, ...options} = {}) {
+    const stream = await navigator.mediaDevices.getUserMedia({video: true, audio: false});
+    const styles = [];
+    const video = document.createElement("video");
+    const frame = document.createElement("canvas");
+    const live = {stream, fps: 0, frames: 0, error: null, running: true};
+    const times = [];
+    const cleanUp = () => {
+      for (const track of stream.getTracks()) track.stop();
+      video.srcObject = null;
+      for (const encoded of styles) encoded.dispose();
+    };
+    try {
+      styles.push(model.encodeStyle(style));
+      if (options.style2) styles.push(model.encodeStyle(options.style2, "style2"));
+      video.muted = true;
+      video.playsInline = true;
+      video.srcObject = stream;
+      await video.play();
+    } catch (error) {
+      cleanUp();
+      throw error;
+    }
+    const context = frame.getContext("2d", {willReadFrequently: true});
+    const loop = (async () => {
+      try {
+        while (live.running) {
+          if (video.readyState < 2 || !video.videoWidth) {
+            await tf.nextFrame();
+            continue;
+          }
+          [frame.width, frame.height] = fitSize(video.videoWidth, video.videoHeight, size);
+          context.drawImage(video, 0, 0, frame.width, frame.height);
+          const out = await model.stylize(frame, styles[0], {...options, style2: styles[1], mask: null});
+          try {
+            await tf.browser.toPixels(out, canvas);
+          } finally {
+            out.dispose();
+          }
+          live.frames += 1;
+          times.push(performance.now());
+          if (times.length > 10) times.shift();
+          live.fps = times.length > 1 ? (times.length - 1) * 1000 / (times[times.length - 1] - times[0]) : 0;
+          onFrame(live);
+        }
+      } catch (error) {
+        live.error = error;
+      } finally {
+        live.running = false;
+        cleanUp();
+      }
+    })();
+    live.finished = loop;
+    live.stop = async () => {
+      live.running = false;
+      await loop;
+    };
+    return live;
+  }
+
+  window.sanet = {prepare, loadRuntime, load, failed, fitSize, loadScript, startWebcam, BACKGROUND, LABELS};
 })();
