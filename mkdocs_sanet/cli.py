@@ -84,6 +84,7 @@ def stylize(args) -> None:
         if args.max_size == 0:
             for name, image in images.items():
                 pipeline.check_multiple(image, f"{name} {paths[name]}")
+        bundled.require_build_extra("stylizing with the Python pipeline")
         out = pipeline.Stylizer(resolve(args.model))(
             images["content"], images["style"], args.strength, pad_images=args.max_size != 0,
             style2=images.get("style2"), mix=mix, mask=mask, passes=args.passes, keep_colors=args.keep_colors)
@@ -142,7 +143,7 @@ def export_folder(args) -> None:
         raise InputError(f"{target}: the folder is not empty and holds no earlier export: "
                          "expected a new or empty folder (export replaces only an earlier export)")
     try:
-        runtime = page_assets.runtime_sources(args.runtime_dir)
+        runtime = page_assets.runtime_sources(bundled.runtime_dir(args.runtime_dir))
     except page_assets.RuntimeMissing as error:
         raise InputError(f"--runtime-dir: {error}") from None
     entry, key = model_entry(args.model, args.quantization, args.cache_dir)

@@ -170,3 +170,20 @@ def test_other_weights_name_the_extra(light, tmp_path, weights):
     assert EXTRA in result.stderr and "Traceback" not in result.stderr, result.stderr[-2000:]
     assert not (tmp_path / ".cache" / "plugin" / "sanet").is_dir() or not any(
         re.fullmatch("[0-9a-f]{32}", p.name) for p in (tmp_path / ".cache" / "plugin" / "sanet").iterdir())
+
+
+def test_command_line_in_a_light_install(light, tmp_path):
+    """`export` and `info` need no TensorFlow (the package carries the default model);
+    `stylize` says which extra it needs, in one line, exit 2."""
+    exported = subprocess.run([light / "mkdocs-sanet", "export", str(tmp_path / "out"), "--cache-dir",
+                               str(tmp_path / "cache")], capture_output=True, text=True, env=light_env(), cwd=tmp_path)
+    assert exported.returncode == 0, exported.stderr[-2000:]
+    assert (tmp_path / "out" / "model" / "manifest.json").is_file()
+    assert (tmp_path / "out" / "tfjs" / "tf-core.min.js").is_file()
+    info = subprocess.run([light / "mkdocs-sanet", "info"], capture_output=True, text=True, env=light_env())
+    assert info.returncode == 0 and "encoder" in info.stdout, info.stderr[-2000:]
+    preset = next((light.parent / "lib").glob("python*/site-packages/mkdocs_sanet/model_assets/presets/content-cat.jpg"))
+    result = subprocess.run([light / "mkdocs-sanet", "stylize", "--content", str(preset), "--style", str(preset),
+                             "--output", str(tmp_path / "x.png")], capture_output=True, text=True, env=light_env())
+    assert result.returncode == 2
+    assert result.stderr.strip().count("\n") == 0 and EXTRA in result.stderr, result.stderr
