@@ -19,7 +19,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
-from conftest import mkdocs_build, start_chromium, start_server, write_site  # noqa: E402
+from helpers import mkdocs_build, start_chromium, start_server, write_site  # noqa: E402
 from mkdocs_sanet import cache, weights  # noqa: E402
 
 # The run is started here and polled, since one run can outlast Selenium's 120 s command timeout.

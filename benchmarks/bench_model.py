@@ -24,7 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
-from conftest import mkdocs_build, start_chromium, start_server, write_site  # noqa: E402
+from helpers import mkdocs_build, start_chromium, start_server, write_site  # noqa: E402
 from mkdocs_sanet import architecture, cache, weights  # noqa: E402
 
 # Each call stays well under Selenium's 120 s command timeout: set-up, then one call per run.

@@ -20,7 +20,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
-from conftest import mkdocs_build, write_site  # noqa: E402
+from helpers import mkdocs_build, write_site  # noqa: E402
 
 KEYS = ["park2019sanet", "simonyan2015vgg", "vaswani2017attention", "huang2017adain"]
 

@@ -22,7 +22,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
-from conftest import mkdocs_build, write_site  # noqa: E402
+from helpers import mkdocs_build, write_site  # noqa: E402
 from mkdocs_sanet import cache, page_assets  # noqa: E402
 
 IN_PROCESS = """

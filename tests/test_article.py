@@ -12,7 +12,7 @@ import sys
 import pytest
 from selenium.webdriver.support.ui import WebDriverWait
 
-from conftest import PRESETS, ROOT, mkdocs_build, write_site
+from helpers import PRESETS, ROOT, mkdocs_build, write_site
 from mkdocs_sanet import architecture, article
 
 ARTICLE = """\

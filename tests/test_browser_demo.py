@@ -3,20 +3,16 @@ canvas compared with the Python pipeline's output for the same inputs."""
 
 from __future__ import annotations
 
-import functools
-from urllib.parse import urlparse
 
 import numpy as np
 import pytest
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
-from conftest import CONTENT_SIZE, PRESETS, mkdocs_build, painting, psnr, save_png, write_site
-from test_inputs import alpha_png, exif_jpeg
+from helpers import CONTENT_SIZE, PRESETS, canvas_rgb, default_stylizer, mkdocs_build, painting, psnr, requested_hosts, save_png, stylize, write_site
+from helpers import alpha_png, exif_jpeg
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
-
-STYLIZE_TIMEOUT_S = 240
 
 
 @pytest.fixture(scope="module")
@@ -28,35 +24,6 @@ def reference(demo_images):
     content = pipeline.load_image(demo_images["images/photo.png"], 0)
     style = pipeline.load_image(demo_images["images/painting.png"], 0)
     return {strength: pipeline.to_uint8(stylizer(content, style, strength)) for strength in (1.0, 0.5)}
-
-
-def stylize(driver, demo_id: str) -> dict:
-    """Click Stylize in the demo and wait until it is done; return the canvas pixels and state."""
-    driver.execute_script("document.getElementById(arguments[0]).dataset.sanetState = 'clicked';", demo_id)
-    button = driver.find_element(By.CSS_SELECTOR, f"#{demo_id} .sanet-demo__run")
-    driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", button)
-    button.click()
-    WebDriverWait(driver, STYLIZE_TIMEOUT_S).until(
-        lambda d: d.find_element(By.ID, demo_id).get_attribute("data-sanet-state") in ("done", "error"))
-    return driver.execute_script("""
-        const root = document.getElementById(arguments[0]);
-        const canvas = root.querySelector('.sanet-demo__result canvas');
-        const data = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
-        return {state: root.dataset.sanetState, message: root.querySelector('.sanet-demo__message').textContent,
-                backend: root.dataset.sanetBackend, width: canvas.width, height: canvas.height,
-                pixels: Array.from(data), tensors: window.tf ? tf.memory().numTensors : null};
-    """, demo_id)
-
-
-def canvas_rgb(result: dict) -> np.ndarray:
-    rgba = np.array(result["pixels"], np.uint8).reshape(result["height"], result["width"], 4)
-    return rgba[..., :3]
-
-
-def requested_hosts(driver) -> set[str]:
-    urls = driver.execute_script(
-        "return [location.href].concat(performance.getEntriesByType('resource').map(e => e.name));")
-    return {urlparse(url).hostname for url in urls if not url.startswith(("data:", "blob:"))}
 
 
 def test_demo_matches_python_pipeline(browser, demo_site, reference):
@@ -201,13 +168,6 @@ def inputs_site(tmp_path_factory, model_cache, serve) -> tuple[str, dict]:
     }, plugin_options="backends: [webgl, wasm]", images=images, site_url=url)
     mkdocs_build(config)
     return url, images
-
-
-@functools.cache
-def default_stylizer():
-    from mkdocs_sanet import pipeline, weights
-
-    return pipeline.Stylizer(weights.resolve("default"))
 
 
 def python_output(content, style, background=None) -> np.ndarray:

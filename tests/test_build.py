@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from conftest import PRESETS, mkdocs_build, write_site
+from helpers import PRESETS, mkdocs_build, write_site
 
 
 @pytest.fixture

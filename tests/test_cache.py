@@ -3,12 +3,10 @@ damaged entries, unusable cache folders, and a built site that holds copies."""
 
 from __future__ import annotations
 
-import errno
 import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -18,11 +16,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import conftest
-from conftest import mkdocs_build, write_site
+import helpers
+from helpers import DEMO_PAGE, free_port, mkdocs_build, write_site
 from mkdocs_sanet import architecture, cache, cli, export, page_assets, weights
-
-DEMO_PAGE = {"index.md": "# Home\n\n<% sanet_demo %>\n"}
 
 
 @pytest.fixture
@@ -114,12 +110,6 @@ def test_killed_build_leaves_no_complete_entry(tmp_path):
     # The next build does the work again and completes the entry.
     mkdocs_build(config)
     assert store.get(key) is not None
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def test_serve_rebuild_reuses_the_cache(tmp_path, model_cache):
@@ -325,7 +315,7 @@ def test_site_holds_copies(tmp_path, model_cache):
     shipped = [p for p in site.rglob("*") if p.is_file()]
     assert {"models", "tfjs", "katex", "presets", "sanet.js"} <= {p.relative_to(site).parts[0] for p in shipped}
     assert [p for p in shipped if p.stat().st_nlink != 1] == []
-    node_modules = conftest.ROOT / "node_modules"
+    node_modules = helpers.ROOT / "node_modules"
     key = shipped_key(config)
     sources = [*(model_cache / key).rglob("*"), *page_assets.STATIC.rglob("*"),
                *page_assets.BUILTIN_PRESETS.rglob("*"), *page_assets.runtime_sources(node_modules),

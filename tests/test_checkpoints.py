@@ -20,7 +20,7 @@ torch = pytest.importorskip("torch", reason="these tests write checkpoints with 
 
 import hostile_checkpoints as hostile  # noqa: E402
 import original_sanet  # noqa: E402
-from conftest import mkdocs_build, psnr, save_png, painting, PRESETS, write_site  # noqa: E402
+from helpers import mkdocs_build, psnr, save_png, painting, PRESETS, write_site  # noqa: E402
 from mkdocs_sanet import checkpoints, pipeline, weights  # noqa: E402
 
 CONTENT_SIZE = (128, 96)  # width, height: the issue's sizes, multiples of 16
@@ -196,7 +196,7 @@ def test_cli_errors_and_info(pth_folder, pair, tmp_path):
 def test_browser_gives_the_same_picture(pth_folder, pair, reference, tmp_path, model_cache, serve, browser):
     """The TF.js model built from the checkpoints, in Chromium, against the PyTorch output."""
     from selenium.webdriver.common.by import By
-    from test_browser_demo import canvas_rgb, stylize
+    from helpers import canvas_rgb, stylize
 
     url = serve(tmp_path / "site" / "site")
     config = write_site(tmp_path / "site", model_cache, {

@@ -12,8 +12,8 @@ import pytest
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
-from conftest import PRESETS, ROOT, psnr
-from test_browser_demo import canvas_rgb, default_stylizer, requested_hosts, stylize
+from helpers import PRESETS, ROOT, psnr
+from helpers import canvas_rgb, default_stylizer, requested_hosts, stylize
 
 SIZE = 128
 

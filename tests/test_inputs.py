@@ -12,28 +12,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import PRESETS, mkdocs_build, write_site
+from helpers import PRESETS, alpha_png, exif_jpeg, mkdocs_build, write_site
 from mkdocs_sanet import config, page_assets, pipeline
-
-
-def exif_jpeg(path, orientation: int = 6, size=(96, 64)):
-    """A JPEG stored sideways (wide), with the EXIF orientation that turns it upright (tall)."""
-    stored = np.zeros((size[1], size[0], 3), np.uint8)
-    stored[: size[1] // 2, :, 0] = 230  # top half red, as stored
-    stored[:, : size[0] // 3, 2] = 200  # left third blue, as stored
-    exif = Image.Exif()
-    exif[0x0112] = orientation
-    Image.fromarray(stored).save(path, quality=95, exif=exif)
-    return path
-
-
-def alpha_png(path, size=(80, 72)):
-    """Opaque dark-green left half; a transparent right half whose hidden colour is black."""
-    rgba = np.zeros((size[1], size[0], 4), np.uint8)
-    rgba[:, : size[0] // 2] = (20, 120, 40, 255)
-    rgba[:, size[0] // 2:, 3] = 0
-    Image.fromarray(rgba, "RGBA").save(path)
-    return path
 
 
 @pytest.fixture

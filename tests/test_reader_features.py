@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import CHROMEDRIVER, CHROMIUM, PRESETS, painting, psnr
+from helpers import CHROMEDRIVER, CHROMIUM, PRESETS, painting, psnr
 from mkdocs_sanet import cli, pipeline, tags
 
 CONTENT = (96, 72)  # width, height: pads to 96x80
@@ -393,7 +393,7 @@ UI_TIMEOUT_S = 300
 def reader_site(tmp_path_factory, model_cache, serve, pictures) -> str:
     """A site whose demo has the reader options' defaults set by the tag; PNGs at their own sizes,
     so that the browser gets exactly the pipeline's pixels."""
-    from conftest import mkdocs_build, write_site
+    from helpers import mkdocs_build, write_site
 
     root = tmp_path_factory.mktemp("reader-site")
     images = {}

@@ -12,8 +12,8 @@ import time
 import urllib.error
 import urllib.request
 
-from conftest import write_site
-from test_cache import DEMO_PAGE, free_port
+from helpers import write_site
+from helpers import DEMO_PAGE, free_port
 
 
 def get(url: str) -> tuple[int, str]:

@@ -16,7 +16,7 @@ import pytest
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
-from conftest import ROOT, mkdocs_build, write_site
+from helpers import ROOT, mkdocs_build, write_site
 
 CONTAINERS = """\
 # Containers

@@ -19,7 +19,7 @@ from PIL import Image
 
 torch = pytest.importorskip("torch", reason="the training tests need torch (the test extra installs 2.13.0)")
 
-from conftest import PRESETS, ROOT, SHARED_PAINTINGS, painting  # noqa: E402
+from helpers import PRESETS, ROOT, SHARED_PAINTINGS, painting  # noqa: E402
 from mkdocs_sanet import pipeline, weights  # noqa: E402
 from training import evaluate, sources, train  # noqa: E402
 from training.data import Crops  # noqa: E402

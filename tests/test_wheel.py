@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import CONTENT_SIZE, DEMO_MAX_SIZE, PRESETS, ROOT, STYLE_SIZE, psnr, save_png
-from test_browser_demo import canvas_rgb, requested_hosts, stylize
+from helpers import (CONTENT_SIZE, DEMO_MAX_SIZE, PRESETS, ROOT, STYLE_SIZE, canvas_rgb, psnr, requested_hosts, save_png,
+                     stylize)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
