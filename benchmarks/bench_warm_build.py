@@ -92,7 +92,7 @@ def parts(cache_dir: Path, runs: int) -> None:
 
     print(f"checking the entry: with hashes {median_ms(hashed, runs):.1f} ms, "
           f"sizes and stats only {median_ms(lambda: store.problem(entry.name), runs):.2f} ms")
-    print(f"{size:.1f} MB into a new site: copies {median_ms(lambda: into_new_site(page_assets.link_or_copy), runs):.1f} ms, "
+    print(f"{size:.1f} MB into a new site: copies {median_ms(lambda: into_new_site(page_assets.copy_file), runs):.1f} ms, "
           f"hard links {median_ms(lambda: into_new_site(link), runs):.1f} ms")
     with tempfile.TemporaryDirectory() as site:
         page_assets.copy_tree(entry, Path(site))

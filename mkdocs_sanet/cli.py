@@ -129,9 +129,8 @@ def build_model(args) -> None:
     print(f"wrote {args.output} (cache entry {key[:12]})")
 
 
-# What `export` writes besides the model, the runtime and the presets: static file -> name in DIR.
-EXPORT_FILES = {"sanet.js": "sanet.js", "sanet-demo.js": "sanet-demo.js", "sanet-demo.css": "sanet-demo.css",
-                "export-README.md": "README.md", "export-index.html": "index.html"}
+# What `export` writes besides what a demo loads (page_assets.demo_files) and the model.
+EXPORT_EXTRAS = {"README.md": "export-README.md", "index.html": "export-index.html"}
 
 
 def export_folder(args) -> None:
@@ -143,26 +142,18 @@ def export_folder(args) -> None:
         raise InputError(f"{target}: the folder is not empty and holds no earlier export: "
                          "expected a new or empty folder (export replaces only an earlier export)")
     try:
-        runtime = page_assets.runtime_sources(bundled.runtime_dir(args.runtime_dir))
+        files = page_assets.demo_files(bundled.runtime_dir(args.runtime_dir))
     except page_assets.RuntimeMissing as error:
         raise InputError(f"--runtime-dir: {error}") from None
     entry, key = model_entry(args.model, args.quantization, args.cache_dir)
+    files.update({name: page_assets.STATIC / source for name, source in EXPORT_EXTRAS.items()})
+    files.update({f"model/{path.relative_to(entry).as_posix()}": path for path in entry.rglob("*") if path.is_file()})
     target.parent.mkdir(parents=True, exist_ok=True)
     # Written beside DIR, then moved there: a failure leaves nothing half-written.
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     try:
-        for path in runtime:
-            _copy(path, staging / "tfjs" / path.name)
-        for name, copied in EXPORT_FILES.items():
-            _copy(page_assets.STATIC / name, staging / copied)
-        presets = {role: sorted(p.name for p in page_assets.BUILTIN_PRESETS.glob(f"{role}-*.jpg"))
-                   for role in ("content", "style")}
-        for name in presets["content"] + presets["style"] + ["README.md"]:
-            _copy(page_assets.BUILTIN_PRESETS / name, staging / "presets" / name)
-        (staging / "presets" / "presets.json").write_text(json.dumps(presets, indent=2) + "\n")
-        for path in entry.rglob("*"):
-            if path.is_file():
-                _copy(path, staging / "model" / path.relative_to(entry))
+        page_assets.copy_files(files, staging)
+        (staging / "presets" / "presets.json").write_text(json.dumps(page_assets.presets_by_role(), indent=2) + "\n")
         if target.exists():
             shutil.rmtree(target)
         staging.rename(target)
@@ -172,12 +163,6 @@ def export_folder(args) -> None:
     size = sum(p.stat().st_size for p in target.rglob("*") if p.is_file())
     print(f"wrote {target} ({size / 1e6:.1f} MB, model cache entry {key[:12]}); a page uses it with\n"
           f'  <script src=".../{target.name}/sanet-demo.js" defer></script>\n  <sanet-demo></sanet-demo>')
-
-
-def _copy(source: Path, target: Path) -> None:
-    """A copy, not a link: editing the export must not change the package or the cache."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(source, target)
 
 
 def info(args) -> None:

@@ -48,7 +48,7 @@ def runtime_sources(runtime_dir: Path) -> list[Path]:
     return paths
 
 
-def link_or_copy(source: Path, target: Path) -> None:
+def copy_file(source: Path, target: Path) -> None:
     """Copy a file into the built site; never a link, so that editing the site in place cannot
     edit the cache, the package or node_modules. A target of the same size and mtime (copy2
     keeps the mtime) is left as it is, which keeps rebuilds into a kept site cheap."""
@@ -66,7 +66,34 @@ def link_or_copy(source: Path, target: Path) -> None:
 def copy_tree(source: Path, target: Path) -> None:
     for path in source.rglob("*"):
         if path.is_file():
-            link_or_copy(path, target / path.relative_to(source))
+            copy_file(path, target / path.relative_to(source))
+
+
+# The plugin's own browser files, by what a page uses.
+DEMO_FILES = ("sanet.js", "sanet-demo.js", "sanet-demo.css")
+ARTICLE_FILES = ("sanet-article.css", "sanet-article.js")
+
+
+def presets_by_role() -> dict[str, list[str]]:
+    """The built-in preset pictures' file names, by role."""
+    return {role: sorted(p.name for p in BUILTIN_PRESETS.glob(f"{role}-*.jpg")) for role in ("content", "style")}
+
+
+def demo_files(runtime_dir: Path, presets: bool = True) -> dict[str, Path]:
+    """Everything a demo loads besides the model, by its path in the demo's folder (the site's
+    SITE_FOLDER, or an export): the TF.js runtime in tfjs/, the demo's JS and CSS, and the
+    built-in presets with their README in presets/. One list for the plugin and `export`."""
+    files = {f"tfjs/{path.name}": path for path in runtime_sources(runtime_dir)}
+    files.update({name: STATIC / name for name in DEMO_FILES})
+    if presets:
+        names = [*presets_by_role()["content"], *presets_by_role()["style"], "README.md"]
+        files.update({f"presets/{name}": BUILTIN_PRESETS / name for name in names})
+    return files
+
+
+def copy_files(files: dict[str, Path], target: Path) -> None:
+    for name, source in files.items():
+        copy_file(source, target / name)
 
 
 @dataclass

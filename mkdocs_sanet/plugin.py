@@ -424,15 +424,11 @@ class SANetPlugin(BasePlugin[SANetConfig]):
         used = {tag.name for found in self.page_tags.values() for tag in found}
         if "sanet_demo" in used:
             try:
-                runtime = page_assets.runtime_sources(self.runtime_dir)
+                files = page_assets.demo_files(
+                    self.runtime_dir, presets=not (self.config.presets.content and self.config.presets.style))
             except page_assets.RuntimeMissing as error:
                 raise PluginError(f"mkdocs.yml: sanet: runtime_dir: {error}") from None
-            for path in runtime:
-                page_assets.link_or_copy(path, site / "tfjs" / path.name)
-            for name in ("sanet.js", "sanet-demo.js", "sanet-demo.css"):
-                page_assets.link_or_copy(page_assets.STATIC / name, site / name)
-            if not (self.config.presets.content and self.config.presets.style):
-                page_assets.copy_tree(page_assets.BUILTIN_PRESETS, site / "presets")
+            page_assets.copy_files(files, site)
             if not self.model_future.done() and not self.serving:
                 log.info(f"sanet: the pages are built; waiting for the model build "
                          f"(started {time.time() - self.build_started:.0f} s ago)…")
@@ -440,15 +436,14 @@ class SANetPlugin(BasePlugin[SANetConfig]):
             if self.model_future.done() or not self.serving:
                 page_assets.copy_tree(self.model_future.result(), site / "models" / self.key)
         if used & ARTICLE_TAGS:
-            for name in ("sanet-article.css", "sanet-article.js"):
-                page_assets.link_or_copy(page_assets.STATIC / name, site / name)
+            page_assets.copy_files({name: page_assets.STATIC / name for name in page_assets.ARTICLE_FILES}, site)
         for name, path in self.result_files.items():
-            page_assets.link_or_copy(path, site / "results" / name)
+            page_assets.copy_file(path, site / "results" / name)
         if self.page_math:
             katex = self.runtime_dir / "katex" / "dist"
-            page_assets.link_or_copy(katex / "katex.min.css", site / "katex" / "katex.min.css")
+            page_assets.copy_file(katex / "katex.min.css", site / "katex" / "katex.min.css")
             for font in (katex / "fonts").glob("*.woff2"):
-                page_assets.link_or_copy(font, site / "katex" / "fonts" / font.name)
+                page_assets.copy_file(font, site / "katex" / "fonts" / font.name)
 
     def _rebuild_when_built(self, future: Future) -> None:
         """Under `mkdocs serve`: touch the watched signal file until serve starts a rebuild, so that
