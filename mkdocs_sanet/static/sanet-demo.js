@@ -298,8 +298,7 @@
 
     /* The model's size (and whether it is trained), before anything large is fetched. */
     showModelSize() {
-      fetch(new URL("manifest.json", new URL(this.dataset.sanetModel, location.href)))
-        .then((response) => response.ok ? response.json() : Promise.reject(new Error(`HTTP ${response.status}`)))
+      sanet.manifest(this.dataset.sanetModel)
         .then((manifest) => {
           this.sanetManifest = manifest;
           if (!manifest.trained && !this.querySelector(".sanet-demo__notice")) {

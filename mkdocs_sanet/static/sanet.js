@@ -17,8 +17,6 @@
   "use strict";
   if (window.sanet) return;
 
-  const SIZE_MULTIPLE = 16;
-  const MIN_SIZE = 32;
   // Transparent pixels are laid on this colour (pipeline.BACKGROUND).
   const BACKGROUND = "#ffffff";
   const BACKEND_SCRIPTS = {
@@ -196,31 +194,32 @@
     }
   }
 
-  function padToMultiple(image) {
+  /* Sizes from the model's manifest (architecture.SIZE_MULTIPLE and MIN_SIZE): one source. */
+  function padToMultiple(image, {size_multiple: multiple, min_size: minSize}) {
     const [height, width] = image.shape;
-    const up = (side) => Math.max(MIN_SIZE, Math.ceil(side / SIZE_MULTIPLE) * SIZE_MULTIPLE);
+    const up = (side) => Math.max(minSize, Math.ceil(side / multiple) * multiple);
     const padH = up(height) - height;
     const padW = up(width) - width;
     if (!padH && !padW) return tf.clone(image);
     return tf.mirrorPad(image, [[0, padH], [0, padW], [0, 0]], "reflect");
   }
 
-  /* An image as a Tensor3D, float in [0, 1]; each side at least MIN_SIZE. */
-  function pixels(source, name) {
+  /* An image as a Tensor3D, float in [0, 1]; each side at least the manifest's min_size. */
+  function pixels(source, name, {min_size: minSize}) {
     const image = tf.tidy(() => tf.div(tf.cast(tf.browser.fromPixels(source), "float32"), 255));
     const [h, w] = image.shape;
-    if (Math.min(h, w) < MIN_SIZE) {
+    if (Math.min(h, w) < minSize) {
       image.dispose();
-      throw new Error(`the ${name} image is ${w}x${h}: each side must be at least ${MIN_SIZE} px`);
+      throw new Error(`the ${name} image is ${w}x${h}: each side must be at least ${minSize} px`);
     }
     return image;
   }
 
   /* The mask (H, W, 1) padded as the content, averaged over blocks down to the relu4_1
    * features' (1, h, w, C) size: (1, h, w, 1) (pipeline.pool_mask). */
-  function poolMask(mask, featureShape) {
+  function poolMask(mask, featureShape, manifest) {
     return tf.tidy(() => {
-      const padded = padToMultiple(mask);
+      const padded = padToMultiple(mask, manifest);
       const factor = padded.shape[0] / featureShape[1];
       return tf.avgPool(tf.expandDims(padded, 0), factor, factor, "valid");
     });
@@ -285,9 +284,9 @@
      * or style2; dispose() it when done. */
     encodeStyle(style, name = "style") {
       if (style instanceof EncodedStyle) return style;
-      const image = pixels(style, name);
+      const image = pixels(style, name, this.manifest);
       try {
-        const padded = padToMultiple(image);
+        const padded = padToMultiple(image, this.manifest);
         const features = this.encode(padded);
         padded.dispose();
         return new EncodedStyle(features);
@@ -311,7 +310,7 @@
       const stage = async (name) => { onStage(name); await tf.nextFrame(); };
       try {
         if (!(Number.isInteger(passes) && passes >= 1 && passes <= 3)) throw new Error(`passes is ${passes}: expected 1, 2 or 3`);
-        const photo = keep(pixels(content, "content"));
+        const photo = keep(pixels(content, "content", this.manifest));
         const [height, width] = photo.shape;
         await stage("encoding the painting");
         // Encoded here unless the caller encoded them (then the caller disposes them).
@@ -330,9 +329,9 @@
         for (let pass = 1; pass <= passes; pass++) {
           const of = passes > 1 ? ` (pass ${pass} of ${passes})` : "";
           await stage(`encoding the photo${of}`);
-          const c = this.encode(keep(padToMultiple(current)));
+          const c = this.encode(keep(padToMultiple(current, this.manifest)));
           owned.push(...Object.values(c));
-          if (weight.rank === 3) weight = keep(poolMask(weight, c.relu4_1.shape));
+          if (weight.rank === 3) weight = keep(poolMask(weight, c.relu4_1.shape, this.manifest));
           await stage(`attention${of}`);
           let features = keep(this.transform(c, styles[0]));
           if (styles.length === 2) {
@@ -365,13 +364,13 @@
       if (!this.warmedUp.has(backend)) {
         this.warmedUp.set(backend, (async () => {
           const canvas = document.createElement("canvas");
-          canvas.width = canvas.height = MIN_SIZE;
+          canvas.width = canvas.height = this.manifest.min_size;
           const context = canvas.getContext("2d");
-          const gradient = context.createLinearGradient(0, 0, MIN_SIZE, MIN_SIZE);
+          const gradient = context.createLinearGradient(0, 0, this.manifest.min_size, this.manifest.min_size);
           gradient.addColorStop(0, "#ffffff");
           gradient.addColorStop(1, "#1040c0");
           context.fillStyle = gradient;
-          context.fillRect(0, 0, MIN_SIZE, MIN_SIZE);
+          context.fillRect(0, 0, this.manifest.min_size, this.manifest.min_size);
           context.fillStyle = "#e0a020";
           context.fillRect(4, 8, 12, 20);
           try {
@@ -388,6 +387,22 @@
     }
   }
 
+  const manifests = new Map();
+  /* The model's manifest.json (its size, whether it is trained, its graphs), fetched once per
+   * model URL for the page: the demos and load() share it. */
+  function manifest(modelUrl) {
+    const url = new URL(modelUrl, location.href).href;
+    if (!manifests.has(url)) {
+      const promise = fetch(url + "manifest.json").then((response) => {
+        if (!response.ok) throw new Error(`could not load ${url}manifest.json (HTTP ${response.status})`);
+        return response.json();
+      });
+      promise.catch(() => manifests.delete(url));
+      manifests.set(url, promise);
+    }
+    return manifests.get(url);
+  }
+
   const models = new Map();
   /* One download per model URL, however many demos ask; each gets progress callbacks. */
   function load(modelUrl, {onProgress} = {}) {
@@ -396,9 +411,7 @@
     if (!entry) {
       entry = {listeners: new Set(), loaded: 0, total: 0};
       entry.promise = (async () => {
-        const response = await fetch(url + "manifest.json");
-        if (!response.ok) throw new Error(`could not load ${url}manifest.json (HTTP ${response.status})`);
-        const manifest = await response.json();
+        const manifest = await sanet.manifest(url);
         entry.total = manifest.bytes;
         const fetchFunc = countingFetch((bytes) => {
           entry.loaded += bytes;
@@ -493,5 +506,5 @@
     return live;
   }
 
-  window.sanet = {prepare, loadRuntime, load, failed, fitSize, loadScript, startWebcam, BACKGROUND, LABELS};
+  window.sanet = {prepare, loadRuntime, load, manifest, failed, fitSize, loadScript, startWebcam, BACKGROUND, LABELS};
 })();
