@@ -364,7 +364,7 @@
         `${d.sanetKeepColors === "true" ? " checked" : ""}> Keep the photo's colours</label>` +
         (d.sanetWebcam === "false" ? "" :
           `<button type="button" class="md-button sanet-demo__webcam" aria-pressed="false">Start the webcam</button>`);
-      this.ui.controls.after(options);
+      this.ui.controls.before(options);  // the Stylize button stays last
       // Before/after: the photo over the result, uncovered from the left by the slider.
       const canvas = this.ui.canvas;
       const compare = Object.assign(document.createElement("div"), {className: "sanet-demo__compare"});
