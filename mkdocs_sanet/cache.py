@@ -17,12 +17,13 @@ import uuid
 from importlib import metadata
 from pathlib import Path
 
+from .compression import parse
 from .weights import ModelSource
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
 # The source files whose code decides what an entry (and a results picture) holds.
-_CODE = ("architecture.py", "model.py", "export.py", "weights.py", "checkpoints.py", "pipeline.py")
+_CODE = ("architecture.py", "model.py", "export.py", "weights.py", "checkpoints.py", "pipeline.py", "compression.py")
 _TMP_PREFIX = ".tmp-"
 
 
@@ -33,8 +34,9 @@ def _version(package: str) -> str:
         return "missing"
 
 
-def model_key(source: ModelSource, quantization: str) -> str:
-    """The entry's name: a hash of the weights, the code and the tool versions."""
+def model_key(source: ModelSource, quantization: str, compression: str = "none") -> str:
+    """The entry's name: a hash of the weights, the code, the compression setting (its
+    canonical spelling) and the tool versions."""
     here = Path(__file__).parent
     parts = {
         "format": FORMAT_VERSION,
@@ -42,6 +44,7 @@ def model_key(source: ModelSource, quantization: str) -> str:
         "encoder": source.encoder,
         "code": hashlib.sha256(b"".join((here / name).read_bytes() for name in _CODE)).hexdigest(),
         "quantization": quantization,
+        "compression": parse(compression).canonical(),
         "tensorflow": _version("tensorflow"),
         "tensorflowjs": _version("tensorflowjs"),
     }

@@ -5,6 +5,8 @@ from __future__ import annotations
 from mkdocs.config import base
 from mkdocs.config import config_options as c
 
+from .compression import DEFAULT as DEFAULT_COMPRESSION
+
 BACKENDS = ("webgpu", "webgl", "wasm", "cpu")
 
 
@@ -22,6 +24,9 @@ class SANetConfig(base.Config):
     # Longest side used for stylization; readers can pick a smaller one in the demo.
     max_size = c.Type(int, default=512)
     quantization = c.Choice(("float16", "uint16", "uint8", "none"), default="float16")
+    # Compression without retraining: a preset (none, light, fast) and/or key=value items,
+    # see mkdocs_sanet/compression.py.
+    compression = c.Type(str, default=DEFAULT_COMPRESSION)
     presets = c.SubConfig(PresetsConfig)
     # Where the npm packages @tensorflow/tfjs* were installed (npm ci), relative to mkdocs.yml.
     runtime_dir = c.Type(str, default="node_modules")

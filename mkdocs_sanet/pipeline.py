@@ -59,6 +59,18 @@ def check_multiple(image: np.ndarray, name: str) -> None:
             f"{arch.SIZE_MULTIPLE} and at least {arch.MIN_SIZE} px (or pass a max size to resize it)")
 
 
+def shrink_style(image: np.ndarray, max_size: int) -> np.ndarray:
+    """The style image within max_size (a compressed model's style_max_size), bilinear with
+    half-pixel centres as sanet.js does it; unchanged when it is small enough."""
+    import tensorflow as tf
+
+    height, width = image.shape[:2]
+    size = fit_size(height, width, max_size)
+    if size == (height, width):
+        return image
+    return tf.image.resize(image[None], size, method="bilinear").numpy()[0]
+
+
 def to_uint8(image: np.ndarray) -> np.ndarray:
     return np.clip(np.round(image * 255.0), 0, 255).astype(np.uint8)
 
@@ -66,12 +78,15 @@ def to_uint8(image: np.ndarray) -> np.ndarray:
 class Stylizer:
     """The TF model of a weights source, run the way the browser runs it."""
 
-    def __init__(self, source):
-        from . import weights as weights_mod
+    def __init__(self, source, compression: str | None = None):
+        from . import compression as compression_mod, weights as weights_mod
         from .model import SANet
 
         self.source = source
-        self.model = SANet(weights_mod.load(source), source.encoder)
+        setting = compression_mod.parse(compression)
+        weights = compression_mod.apply(weights_mod.load(source), source.encoder, setting, log=lambda line: None)
+        self.style_max_size = setting.style_max_size
+        self.model = SANet(weights, source.encoder)
 
     def __call__(self, content: np.ndarray, style: np.ndarray, strength: float = 1.0,
                  pad_images: bool = True) -> np.ndarray:
@@ -79,6 +94,8 @@ class Stylizer:
         import tensorflow as tf
 
         height, width = content.shape[:2]
+        if self.style_max_size:
+            style = shrink_style(style, self.style_max_size)
         if pad_images:
             content_in, style_in = pad(content, "content"), pad(style, "style")
         else:

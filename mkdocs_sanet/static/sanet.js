@@ -133,7 +133,17 @@
       const stage = async (name) => { onStage(name); await tf.nextFrame(); };
       try {
         const contentImage = keep(tf.tidy(() => tf.div(tf.cast(tf.browser.fromPixels(content), "float32"), 255)));
-        const styleImage = keep(tf.tidy(() => tf.div(tf.cast(tf.browser.fromPixels(style), "float32"), 255)));
+        let styleImage = keep(tf.tidy(() => tf.div(tf.cast(tf.browser.fromPixels(style), "float32"), 255)));
+        // A compressed model encodes the style smaller (pipeline.shrink_style: bilinear, half-pixel centres).
+        const styleMax = this.manifest.style_max_size;
+        if (styleMax) {
+          const [h, w] = styleImage.shape;
+          const [fw, fh] = fitSize(w, h, styleMax);
+          if (fw !== w || fh !== h) {
+            const image = styleImage;
+            styleImage = keep(tf.tidy(() => tf.image.resizeBilinear(image, [fh, fw], false, true)));
+          }
+        }
         const [height, width] = contentImage.shape;
         for (const [name, image] of [["content", contentImage], ["style", styleImage]]) {
           const [h, w] = image.shape;
