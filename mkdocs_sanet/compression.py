@@ -100,7 +100,7 @@ def parse(text: str | None) -> Setting:
             for name in names:
                 if name not in arch.PARTS and name != "all" and name.split("/")[0] not in arch.PARTS:
                     raise _error(f"{item}: '{name}' is not a part ({', '.join(arch.PARTS)}, all) or a conv")
-            values["uint8"] = tuple(arch.PARTS) if "all" in names else names
+            values["uint8"] = tuple(sorted(arch.PARTS if "all" in names else set(names)))
         elif key in PRUNE_GROUPS or key.split("/")[0] in arch.PARTS:
             keep[key] = _kept(item, value)
         else:
@@ -249,11 +249,18 @@ def calibration_images(size: int = CALIBRATION_SIZE) -> tuple[list[np.ndarray], 
 
 
 def quantize_uint8(value: np.ndarray) -> np.ndarray:
-    """What TF.js's uint8 storage gives back for the array."""
-    from tensorflowjs import quantization
-
-    data, meta = quantization.quantize_weights(np.asarray(value, np.float32), np.uint8)
-    return quantization.dequantize_weights(data, meta, np.float32)
+    """What TF.js's uint8 storage gives back for the array: the converter's affine quantization
+    (tensorflowjs.quantization, whose import pulls in more than this needs), zero kept exact."""
+    data = np.asarray(value, np.float32)
+    low, high = float(data.min()), float(data.max())
+    if low == high:
+        return data.copy()
+    scale = (high - low) / 255
+    if low <= 0 <= high:
+        low = -np.round(-low / scale) * scale
+        high = 255 * scale + low
+    levels = np.round((data.clip(low, high) - low) / scale)
+    return (levels * scale + low).astype(np.float32)
 
 
 def apply(weights: dict[str, np.ndarray], encoder: str, setting: Setting, log=print) -> dict[str, np.ndarray]:
