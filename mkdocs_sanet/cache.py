@@ -17,7 +17,7 @@ import uuid
 from importlib import metadata
 from pathlib import Path
 
-from .compression import parse
+from .compression import DEFAULT, parse
 from .weights import ModelSource
 
 FORMAT_VERSION = 1
@@ -34,7 +34,7 @@ def _version(package: str) -> str:
         return "missing"
 
 
-def model_key(source: ModelSource, quantization: str, compression: str = "none") -> str:
+def model_key(source: ModelSource, quantization: str, compression: str = DEFAULT) -> str:
     """The entry's name: a hash of the weights, the code, the compression setting (its
     canonical spelling) and the tool versions."""
     here = Path(__file__).parent
