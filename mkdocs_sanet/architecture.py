@@ -88,6 +88,8 @@ PARTS = ("encoder", "transform", "decoder")
 # A compressed model records the convs whose widths differ from these tables:
 # channels["<part>/<layer>"] = output channels. A conv's inputs follow from the conv before it
 # (the taps relu4_1 and relu5_1 keep 512 channels; out_conv takes h's width, decoder/conv4_1 merge_conv's).
+# channels["<part>/<layer>/rank"] = r factors a 3x3 conv into a 3x3 conv to r channels, then a 1x1
+# conv "<layer>/expand" back to its width (Zhang et al. 2015).
 Channels = dict[str, int]
 
 
@@ -97,12 +99,21 @@ def part_convs(encoder: str, channels: Channels | None = None) -> dict[str, list
     width = lambda name, default: channels.get(name, default)  # noqa: E731
     enc = ENCODERS[encoder]
     convs: dict[str, list[Conv]] = {part: [] for part in PARTS}
+
+    def add(part, layer, cin):
+        cout = width(f"{part}/{layer.name}", layer.cout)
+        rank = channels.get(f"{part}/{layer.name}/rank")
+        if rank:
+            convs[part].append(Conv(layer.name, cin, rank, layer.size, relu=False))
+            convs[part].append(Conv(f"{layer.name}/expand", rank, cout, 1, layer.relu))
+        else:
+            convs[part].append(Conv(layer.name, cin, cout, layer.size, layer.relu))
+        return cout
+
     cin = 3
     for layer in enc.layers:
         if isinstance(layer, Conv):
-            cout = width(f"encoder/{layer.name}", layer.cout)
-            convs["encoder"].append(Conv(layer.name, cin, cout, layer.size, layer.relu))
-            cin = cout
+            cin = add("encoder", layer, cin)
     for conv in TRANSFORM:
         name = f"transform/{conv.name}"
         if conv.name.endswith("/out_conv"):
@@ -113,9 +124,7 @@ def part_convs(encoder: str, channels: Channels | None = None) -> dict[str, list
     cin = convs["transform"][-1].cout
     for layer in DECODER:
         if isinstance(layer, Conv):
-            cout = width(f"decoder/{layer.name}", layer.cout)
-            convs["decoder"].append(Conv(layer.name, cin, cout, layer.size, layer.relu))
-            cin = cout
+            cin = add("decoder", layer, cin)
     return convs
 
 
@@ -149,12 +158,12 @@ def feature_shapes(encoder: str, height: int, width: int,
     """The shape (H, W, C) after each encoder conv, for an input of the given size."""
     shapes = {}
     h, w = height, width
-    convs = iter(part_convs(encoder, channels)["encoder"])
+    table = conv_table(encoder, channels)
     for layer in ENCODERS[encoder].layers:
         if layer == POOL:
             h, w = h // 2, w // 2
         else:
-            shapes[layer.name] = (h, w, next(convs).cout)
+            shapes[layer.name] = (h, w, table.get(f"encoder/{layer.name}/expand", table[f"encoder/{layer.name}"]).cout)
     return shapes
 
 
@@ -171,9 +180,10 @@ def conv_flops(encoder: str, height: int, width: int, channels: Channels | None 
             if layer == POOL:
                 h, w = h // 2, w // 2
             else:
-                conv = table[f"encoder/{layer.name}"]
-                result[f"encoder/{layer.name}"] = result.get(f"encoder/{layer.name}", 0) + \
-                    2 * h * w * conv.size**2 * conv.cin * conv.cout
+                for name in (f"encoder/{layer.name}", f"encoder/{layer.name}/expand"):
+                    if name in table:
+                        conv = table[name]
+                        result[name] = result.get(name, 0) + 2 * h * w * conv.size**2 * conv.cin * conv.cout
     # Attention at relu4_1 (1/8) and relu5_1 (1/16): f and out_conv on the content's positions,
     # g and h on the style's, and the two products (Nc x Ns x keys, Nc x Ns x values).
     for block, scale in zip(SANET_BLOCKS, (8, 16)):
@@ -191,8 +201,10 @@ def conv_flops(encoder: str, height: int, width: int, channels: Channels | None 
         if layer == UPSAMPLE:
             h, w = h * 2, w * 2
         else:
-            conv = table[f"decoder/{layer.name}"]
-            result[f"decoder/{layer.name}"] = 2 * h * w * conv.size**2 * conv.cin * conv.cout
+            for name in (f"decoder/{layer.name}", f"decoder/{layer.name}/expand"):
+                if name in table:
+                    conv = table[name]
+                    result[name] = 2 * h * w * conv.size**2 * conv.cin * conv.cout
     return result
 
 

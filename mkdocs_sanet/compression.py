@@ -6,6 +6,7 @@ A setting is a preset name and/or `key=value` items (the option `compression:`):
     encoder=0.4                 fraction of output channels kept in every prunable encoder conv
     merge=0.4, decoder=0.4      the same for the transform's merge conv and the decoder convs
     encoder/conv1_2=24          one conv: a channel count (or a fraction with a ".")
+    encoder/conv1_2/rank=24     a 3x3 conv as a 3x3 conv to 24 channels and a 1x1 conv back (Zhang et al. 2015)
     rank=128                    rank of the attention's f.g^T and h.out_conv products
     uint8=encoder+transform     parts (or "<part>/<conv>" names) stored as uint8 (affine, per tensor)
 
@@ -29,16 +30,20 @@ import numpy as np
 from . import architecture as arch
 
 OPTION = "compression"
-# Per-conv widths from a sensitivity scan (each conv pruned alone, relative error of relu4_1 and
-# relu5_1 on held-out pictures): conv1_1 and conv1_2 are the most sensitive, conv2_2 the least,
-# conv4_3 hurts relu5_1. Figures: benchmarks/README.md. `none` keeps the model as trained.
-_FAST_ENCODER = ("encoder/conv1_2=32 encoder/conv2_1=64 encoder/conv2_2=32 encoder/conv3_1=128 encoder/conv3_2=128 "
-                 "encoder/conv3_3=96 encoder/conv4_2=256 encoder/conv4_3=192")
+# From a sensitivity scan (each conv compressed alone; relative error of relu4_1 and relu5_1 on
+# held-out pictures): pruning conv1_x or conv3_x to 3/8 of its channels costs 10-45 %, a rank of 3/8
+# about 5 %, and conv2_2 prunes to 1/4 for 1-3 %. So the encoder is factored, conv2_2 pruned; the
+# untrained decoder is pruned (a smaller decoder to train). Figures: benchmarks/README.md.
+def _encoder_ranks(fraction: float) -> str:
+    widths = {"conv1_2": 64, "conv2_1": 128, "conv3_1": 256, "conv3_2": 256, "conv3_3": 256,
+              "conv4_1": 512, "conv4_2": 512, "conv4_3": 512, "conv5_1": 512}
+    return " ".join(f"encoder/{name}/rank={int(width * fraction)}" for name, width in widths.items())
+
+
 PRESETS = {
     "none": "",
-    "light": ("style_max_size=384 encoder/conv2_2=48 encoder/conv3_3=160 encoder/conv4_3=384 merge=0.75 "
-              "decoder=0.75 rank=256 uint8=encoder+transform+decoder"),
-    "fast": f"style_max_size=256 {_FAST_ENCODER} merge=0.375 decoder=0.375 rank=128 uint8=encoder+transform+decoder",
+    "light": f"style_max_size=384 {_encoder_ranks(0.5)} merge=0.75 decoder=0.75 rank=256 uint8=all",
+    "fast": f"style_max_size=256 {_encoder_ranks(0.25)} encoder/conv2_2=32 merge=0.375 decoder=0.375 rank=128 uint8=all",
 }
 DEFAULT = "fast"
 PRUNE_GROUPS = ("encoder", "merge", "decoder")
@@ -145,6 +150,8 @@ def channels(setting: Setting, encoder: str) -> arch.Channels:
     can_prune = prunable(encoder)
     result: arch.Channels = {}
     for key in setting.keep:
+        if key.endswith("/rank"):
+            continue
         if key not in PRUNE_GROUPS and key not in can_prune:
             why = "keeps its width (read by the attention, or the picture's colours)" if key in table else \
                 f"no such conv in the {encoder} model"
@@ -162,6 +169,18 @@ def channels(setting: Setting, encoder: str) -> arch.Channels:
             raise _error(f"{name}={kept}: more channels than the {width} the layer has")
         if count < width:
             result[name] = count
+    pruned = arch.conv_table(encoder, result)
+    for key, kept in setting.keep.items():
+        if not key.endswith("/rank"):
+            continue
+        name = key[: -len("/rank")]
+        if name not in table or table[name].size != 3 or not name.startswith(("encoder/", "decoder/")):
+            raise _error(f"{key}={kept}: {name} is not a 3x3 conv of the encoder or the decoder")
+        width = pruned[name].cout
+        rank = max(1, int(round(kept * width))) if isinstance(kept, float) else kept
+        if rank >= width:
+            raise _error(f"{key}={kept}: the rank must be below the {width} output channels of {name}")
+        result[key] = rank
     if setting.rank:
         for block in arch.SANET_BLOCKS:
             width = table[f"transform/{block}/f"].cout
@@ -174,8 +193,8 @@ def channels(setting: Setting, encoder: str) -> arch.Channels:
 
 
 def uint8_convs(setting: Setting, encoder: str) -> list[str]:
-    """The convs whose weights are stored as uint8."""
-    table = arch.conv_table(encoder)
+    """The convs whose weights are stored as uint8 (both halves of a factored conv)."""
+    table = arch.conv_table(encoder, channels(setting, encoder))
     for name in setting.uint8:
         if "/" in name and name not in table:
             raise _error(f"uint8={name}: no such conv in the {encoder} model")
@@ -195,9 +214,13 @@ def report(setting: Setting, encoder: str, size: int = 512) -> dict:
     quantized = set(uint8_convs(setting, encoder))
     layers = []
     for name, conv in after.items():
-        old = before[name]
+        old = before.get(name, conv)
         what = []
-        if name.endswith(("/f", "/g", "/h")) and conv.cout < old.cout:
+        if f"{name}/rank" in widths:
+            what.append(f"rank {conv.cout} (3x3 to {conv.cout}, 1x1 to {after[name + '/expand'].cout})")
+        elif name.endswith("/expand"):
+            what.append("the 1x1 half of the factored conv")
+        elif name.endswith(("/f", "/g", "/h")) and conv.cout < old.cout:
             what.append(f"rank {conv.cout}")
         elif conv.cout < old.cout:
             what.append(f"{conv.cout}/{old.cout} channels kept")
@@ -206,7 +229,7 @@ def report(setting: Setting, encoder: str, size: int = 512) -> dict:
         if name in quantized:
             what.append("uint8")
         layers.append({"name": name, "cin": conv.cin, "cout": conv.cout, "what": ", ".join(what) or "kept",
-                       "gflops_before": flops_before[name] / 1e9, "gflops_after": flops_after[name] / 1e9})
+                       "gflops_before": flops_before.get(name, 0) / 1e9, "gflops_after": flops_after[name] / 1e9})
     params_before = sum(arch.parameter_counts(encoder).values())
     params_after = sum(arch.parameter_counts(encoder, widths).values())
     return {
@@ -275,7 +298,8 @@ def apply(weights: dict[str, np.ndarray], encoder: str, setting: Setting, log=pr
     out = dict(weights)
     if widths:
         contents, styles = calibration_images()
-        out = _prune_encoder(out, encoder, widths, contents + styles)
+        if any(name.startswith("encoder/") for name in widths):
+            out = _prune_encoder(out, encoder, widths, contents + styles)
         out = _factor_attention(out, weights, encoder, widths, contents, styles, setting.style_max_size)
         out = _prune_decoder(out, weights, encoder, widths, contents, styles, setting.style_max_size)
     for name in uint8_convs(setting, encoder):
@@ -409,12 +433,43 @@ def _prune_chain(out: dict, original: dict, steps: list, widths: dict, orig_in: 
             kept = _select(orig_next, following, steps[i + 1][1], widths[name], rng)
             new_kernel, new_bias = new_kernel[..., kept], new_bias[kept]
         out[f"{name}/kernel"], out[f"{name}/bias"] = new_kernel, new_bias
-        pruned_in = [_after(_conv(x, new_kernel, new_bias, padding), relu, post) for x in pruned_in]
+        responses = [_conv(x, new_kernel, new_bias, padding) for x in pruned_in]
+        if f"{name}/rank" in widths:
+            targets = [y[..., kept] for y in orig_y] if kept is not None else orig_y
+            responses = _factor(out, name, responses, targets, widths[f"{name}/rank"], rng)
+        pruned_in = [_after(y, relu, post) for y in responses]
         orig_in = orig_next
         if kept is not None:
             # The next conv's own kernel is refitted; until then it reads the kept channels.
             out[f"{steps[i + 1][0]}/kernel"] = original[f"{steps[i + 1][0]}/kernel"][:, :, kept]
     return out
+
+
+def _factor(out: dict, name: str, responses: list[np.ndarray], targets: list[np.ndarray], rank: int,
+            rng) -> list[np.ndarray]:
+    """A 3x3 conv to `rank` channels, then a 1x1 conv back to its width (Zhang et al. 2015): the
+    rank-r linear map of this conv's responses (on the compressed network's inputs) that best
+    gives the original network's responses, i.e. reduced-rank regression. Returns the factored
+    conv's responses."""
+    flat = np.concatenate([y.reshape(-1, y.shape[-1]) for y in responses])
+    goal = np.concatenate([y.reshape(-1, y.shape[-1]) for y in targets])
+    rows = rng.choice(len(flat), size=min(len(flat), 200000), replace=False)
+    x = np.concatenate([flat[rows], np.ones((len(rows), 1), np.float32)], axis=1).astype(np.float64)
+    gram = x.T @ x
+    gram[np.diag_indices(len(gram) - 1)] += 1e-6 * np.mean(np.diag(gram)[:-1])
+    mapping = np.linalg.solve(gram, x.T @ goal[rows].astype(np.float64))  # (d + 1, d)
+    fitted = x @ mapping
+    mean = fitted.mean(0)
+    _, vectors = np.linalg.eigh((fitted - mean).T @ (fitted - mean))
+    basis = vectors[:, ::-1][:, :rank]  # (d, rank)
+    kernel, bias = out[f"{name}/kernel"].astype(np.float64), out[f"{name}/bias"].astype(np.float64)
+    out[f"{name}/kernel"] = (kernel @ mapping[:-1] @ basis).astype(np.float32)
+    out[f"{name}/bias"] = ((bias @ mapping[:-1] + mapping[-1] - mean) @ basis).astype(np.float32)
+    out[f"{name}/expand/kernel"] = basis.T.reshape(1, 1, rank, -1).astype(np.float32)
+    out[f"{name}/expand/bias"] = mean.astype(np.float32)
+    project = mapping[:-1] @ basis
+    shift = (mapping[-1] - mean) @ basis
+    return [((y @ project + shift) @ basis.T + mean).astype(np.float32) for y in responses]
 
 
 def _preprocess(encoder: str, image: np.ndarray) -> np.ndarray:
@@ -514,7 +569,7 @@ def _prune_decoder(out: dict, original: dict, encoder: str, widths: dict, conten
     """The merge conv and the decoder, refitted on the compressed encoder and attention's
     features against the original model's."""
     steps = _decoder_chain()
-    if not any(name in widths for name, *_ in steps):
+    if not any(name in widths or f"{name}/rank" in widths for name, *_ in steps):
         return out
     pairs = [(c, s) for c in contents for s in styles]
     orig_in = _merge_inputs(original, encoder, pairs, None)

@@ -54,6 +54,9 @@ class SANet(tf.Module):
             else:
                 x = tf.nn.conv2d(x, kernel, 1, "SAME")
             x = tf.nn.bias_add(x, self.w[f"{name}/bias"])
+            if f"{name}/expand/kernel" in self.w:  # a factored conv: back to its width by a 1x1 conv
+                x = tf.nn.bias_add(tf.nn.conv2d(x, self.w[f"{name}/expand/kernel"], 1, "SAME"),
+                                   self.w[f"{name}/expand/bias"])
             return tf.nn.relu(x) if relu else x
 
     def encode_taps(self, image, taps=("conv4_1", "conv5_1")):

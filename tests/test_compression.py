@@ -15,7 +15,8 @@ from mkdocs_sanet import architecture, cache, compression, pipeline, weights
 
 # Small enough to test quickly, and every method in it: pruning of each chain, rank, uint8,
 # the style shrunk below the demo's size.
-SETTING = "style_max_size=64 encoder=0.5 merge=0.5 decoder=0.5 rank=64 uint8=encoder+decoder"
+SETTING = ("style_max_size=64 encoder=0.5 encoder/conv3_2/rank=32 merge=0.5 decoder=0.5 decoder/conv2_2/rank=16 "
+           "rank=64 uint8=encoder+decoder")
 
 
 def test_presets_and_spellings():
@@ -28,6 +29,9 @@ def test_presets_and_spellings():
 
 @pytest.mark.parametrize("text, message", [
     ("rank=600", "compression: rank=600: larger than the attention's 512 channels"),
+    ("encoder/conv3_2/rank=300", "compression: encoder/conv3_2/rank=300: the rank must be below the 256 output"),
+    ("encoder/conv3_2=64 encoder/conv3_2/rank=64", "compression: encoder/conv3_2/rank=64: the rank must be below the 64"),
+    ("transform/merge_conv/rank=8", "compression: transform/merge_conv/rank=8: .* not a 3x3 conv of the encoder"),
     ("encoder/conv1_2=96", "compression: encoder/conv1_2=96: more channels than the 64 the layer has"),
     ("encoder/conv4_1=0.5", "compression: encoder/conv4_1=0.5: encoder/conv4_1 keeps its width"),
     ("encoder=1.5", "compression: encoder=1.5: a fraction must be above 0 and at most 1"),
@@ -84,6 +88,10 @@ def test_tables_follow_the_compressed_widths():
     assert shapes["transform/sanet4_1/out_conv/kernel"] == (1, 1, 64, 512)
     assert shapes["decoder/conv4_1/kernel"] == (3, 3, 256, 128)
     assert architecture.feature_shapes("vgg19", 512, 512, widths)["conv3_4"] == (128, 128, 128)
+    # A factored conv: 3x3 to the rank, 1x1 back to the conv's width.
+    assert shapes["encoder/conv3_2/kernel"] == (3, 3, 128, 32)
+    assert shapes["encoder/conv3_2/expand/kernel"] == (1, 1, 32, 128)
+    assert architecture.feature_shapes("vgg19", 512, 512, widths)["conv3_2"] == (128, 128, 128)
     full = sum(architecture.flops("vgg19", 512, 512).values())
     assert sum(architecture.flops("vgg19", 512, 512, widths, (64, 64)).values()) < full / 3
 
