@@ -87,8 +87,9 @@ def main() -> None:
         parsed = compression.parse(setting)
         style = min(512, parsed.style_max_size or 512)
         widths = compression.channels(parsed, source.encoder)
+        flops = architecture.flops(source.encoder, 512, 512, widths, (style, style))
         rows[setting] = {"bytes": manifest["bytes"], "parameters": manifest["parameters"], "url": url, "key": key,
-                         "gflops": sum(architecture.flops(source.encoder, 512, 512, widths, (style, style)).values()) / 1e9,
+                         "gflops": sum(flops.values()) / 1e9,
                          **(fidelity(source, setting, reference) if setting != "none" else
                             {"ssim": 1.0, "psnr": float("inf"), "relu4_1": 0.0, "relu5_1": 0.0})}
         print(f"{setting}: {json.dumps({k: v for k, v in rows[setting].items() if k not in ('url', 'key')})}",

@@ -43,7 +43,8 @@ def _encoder_ranks(fraction: float) -> str:
 PRESETS = {
     "none": "",
     "light": f"style_max_size=384 {_encoder_ranks(0.5)} merge=0.75 decoder=0.75 rank=256 uint8=all",
-    "fast": f"style_max_size=256 {_encoder_ranks(0.25)} encoder/conv2_2=32 merge=0.375 decoder=0.375 rank=128 uint8=all",
+    "fast": (f"style_max_size=256 {_encoder_ranks(0.25)} encoder/conv2_2=32 merge=0.375 decoder=0.375 rank=128 "
+             "uint8=all"),
 }
 DEFAULT = "fast"
 PRUNE_GROUPS = ("encoder", "merge", "decoder")

@@ -39,7 +39,8 @@ def ensure(jobs: list[Job], model: str, base_dir: Path, model_key: str, root: Pa
         spec = [{"content": str(j.content), "style": str(j.style), "size": j.size, "strength": j.strength,
                  "output": str(paths[j])} for j in missing]
         result = subprocess.run([sys.executable, "-m", "mkdocs_sanet.results", "--model", model,
-                                 "--base-dir", str(base_dir), "--compression", compression], input=json.dumps(spec), capture_output=True, text=True)
+                                 "--base-dir", str(base_dir), "--compression", compression],
+                                input=json.dumps(spec), capture_output=True, text=True)
         if result.returncode != 0:
             tail = "\n".join(result.stderr.strip().splitlines()[-10:])
             raise RuntimeError(f"computing the results grid failed:\n{tail}")

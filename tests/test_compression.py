@@ -30,7 +30,8 @@ def test_presets_and_spellings():
 @pytest.mark.parametrize("text, message", [
     ("rank=600", "compression: rank=600: larger than the attention's 512 channels"),
     ("encoder/conv3_2/rank=300", "compression: encoder/conv3_2/rank=300: the rank must be below the 256 output"),
-    ("encoder/conv3_2=64 encoder/conv3_2/rank=64", "compression: encoder/conv3_2/rank=64: the rank must be below the 64"),
+    ("encoder/conv3_2=64 encoder/conv3_2/rank=64",
+     "compression: encoder/conv3_2/rank=64: the rank must be below the 64"),
     ("transform/merge_conv/rank=8", "compression: transform/merge_conv/rank=8: .* not a 3x3 conv of the encoder"),
     ("encoder/conv1_2=96", "compression: encoder/conv1_2=96: more channels than the 64 the layer has"),
     ("encoder/conv4_1=0.5", "compression: encoder/conv4_1=0.5: encoder/conv4_1 keeps its width"),
@@ -150,7 +151,8 @@ def test_compressed_model_in_browser_matches_python(tmp_path, model_cache, serve
     result = stylize(browser, "sanet-demo-1")
     assert result["state"] == "done", result["message"]
     stylizer = pipeline.Stylizer(weights.resolve("default"), SETTING)
-    expected = pipeline.to_uint8(stylizer(pipeline.load_image(images["c.png"], 0), pipeline.load_image(images["s.png"], 0)))
+    content, style = (pipeline.load_image(images[name], 0) for name in ("c.png", "s.png"))
+    expected = pipeline.to_uint8(stylizer(content, style))
     out = canvas_rgb(result)
     assert out.std() > 5, "the picture is flat: the comparison would mean nothing"
     assert psnr(out, expected) >= 30
