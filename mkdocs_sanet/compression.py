@@ -545,9 +545,11 @@ def _factor_attention(out: dict, original: dict, encoder: str, widths: dict, con
         u, sigma, vt = np.linalg.svd(_root(moment, False) @ w("h", "kernel") @ w("out_conv", "kernel"))
         h = _root(moment, True) @ u[:, :rank] * sigma[:rank]
         o = vt[:rank]
-        o_bias = w("h", "bias")[0] @ w("out_conv", "kernel") + w("out_conv", "bias")[0]
-        for conv, kernel, bias in (("f", p, f_bias), ("g", q, np.zeros(rank)), ("h", h, np.zeros(rank)),
-                                   ("out_conv", o, o_bias)):
+        # Biases of g and h that change nothing (a per-query logit shift; a shift of the averaged
+        # values, taken back in out_conv's bias) but are not zero: the converter drops zero biases.
+        g_bias = h_bias = np.full(rank, 1e-2)
+        o_bias = (w("h", "bias")[0] @ w("out_conv", "kernel") + w("out_conv", "bias")[0]) - h_bias @ o
+        for conv, kernel, bias in (("f", p, f_bias), ("g", q, g_bias), ("h", h, h_bias), ("out_conv", o, o_bias)):
             out[f"transform/{block}/{conv}/kernel"] = kernel.reshape(1, 1, *kernel.shape).astype(np.float32)
             out[f"transform/{block}/{conv}/bias"] = bias.astype(np.float32)
     return out
