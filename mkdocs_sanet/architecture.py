@@ -85,30 +85,67 @@ DECODER = (
 PARTS = ("encoder", "transform", "decoder")
 
 
-def part_convs(encoder: str) -> dict[str, list[Conv]]:
-    """The convs of each part, for the encoder named."""
+# A compressed model records the convs whose widths differ from these tables:
+# channels["<part>/<layer>"] = output channels. A conv's inputs follow from the conv before it
+# (the taps relu4_1 and relu5_1 keep 512 channels; out_conv takes h's width, decoder/conv4_1 merge_conv's).
+# channels["<part>/<layer>/rank"] = r factors a 3x3 conv into a 3x3 conv to r channels, then a 1x1
+# conv "<layer>/expand" back to its width (Zhang et al. 2015).
+Channels = dict[str, int]
+
+
+def part_convs(encoder: str, channels: Channels | None = None) -> dict[str, list[Conv]]:
+    """The convs of each part, for the encoder named and the widths of a compressed model."""
+    channels = channels or {}
+    width = lambda name, default: channels.get(name, default)  # noqa: E731
     enc = ENCODERS[encoder]
-    return {
-        "encoder": [layer for layer in enc.layers if isinstance(layer, Conv)],
-        "transform": list(TRANSFORM),
-        "decoder": [layer for layer in DECODER if isinstance(layer, Conv)],
-    }
+    convs: dict[str, list[Conv]] = {part: [] for part in PARTS}
+
+    def add(part, layer, cin):
+        cout = width(f"{part}/{layer.name}", layer.cout)
+        rank = channels.get(f"{part}/{layer.name}/rank")
+        if rank:
+            convs[part].append(Conv(layer.name, cin, rank, layer.size, relu=False))
+            convs[part].append(Conv(f"{layer.name}/expand", rank, cout, 1, layer.relu))
+        else:
+            convs[part].append(Conv(layer.name, cin, cout, layer.size, layer.relu))
+        return cout
+
+    cin = 3
+    for layer in enc.layers:
+        if isinstance(layer, Conv):
+            cin = add("encoder", layer, cin)
+    for conv in TRANSFORM:
+        name = f"transform/{conv.name}"
+        if conv.name.endswith("/out_conv"):
+            cin = width(name.replace("out_conv", "h"), conv.cin)
+        else:
+            cin = conv.cin
+        convs["transform"].append(Conv(conv.name, cin, width(name, conv.cout), conv.size, conv.relu))
+    cin = convs["transform"][-1].cout
+    for layer in DECODER:
+        if isinstance(layer, Conv):
+            cin = add("decoder", layer, cin)
+    return convs
 
 
-def weight_shapes(encoder: str) -> dict[str, tuple[int, ...]]:
+def conv_table(encoder: str, channels: Channels | None = None) -> dict[str, Conv]:
+    """Every conv by its full name "<part>/<layer>"."""
+    return {f"{part}/{conv.name}": conv for part, convs in part_convs(encoder, channels).items() for conv in convs}
+
+
+def weight_shapes(encoder: str, channels: Channels | None = None) -> dict[str, tuple[int, ...]]:
     """Every weight the model needs, by name, with its shape."""
     shapes = {}
-    for part, convs in part_convs(encoder).items():
-        for conv in convs:
-            shapes[f"{part}/{conv.name}/kernel"] = (conv.size, conv.size, conv.cin, conv.cout)
-            shapes[f"{part}/{conv.name}/bias"] = (conv.cout,)
+    for name, conv in conv_table(encoder, channels).items():
+        shapes[f"{name}/kernel"] = (conv.size, conv.size, conv.cin, conv.cout)
+        shapes[f"{name}/bias"] = (conv.cout,)
     return shapes
 
 
-def parameter_counts(encoder: str) -> dict[str, int]:
+def parameter_counts(encoder: str, channels: Channels | None = None) -> dict[str, int]:
     """Parameters per part."""
     counts = dict.fromkeys(PARTS, 0)
-    for name, shape in weight_shapes(encoder).items():
+    for name, shape in weight_shapes(encoder, channels).items():
         size = 1
         for dim in shape:
             size *= dim
@@ -116,36 +153,65 @@ def parameter_counts(encoder: str) -> dict[str, int]:
     return counts
 
 
-def feature_shapes(encoder: str, height: int, width: int) -> dict[str, tuple[int, int, int]]:
+def feature_shapes(encoder: str, height: int, width: int,
+                   channels: Channels | None = None) -> dict[str, tuple[int, int, int]]:
     """The shape (H, W, C) after each encoder conv, for an input of the given size."""
     shapes = {}
     h, w = height, width
+    table = conv_table(encoder, channels)
     for layer in ENCODERS[encoder].layers:
         if layer == POOL:
             h, w = h // 2, w // 2
         else:
-            shapes[layer.name] = (h, w, layer.cout)
+            shapes[layer.name] = (h, w, table.get(f"encoder/{layer.name}/expand", table[f"encoder/{layer.name}"]).cout)
     return shapes
 
 
-def flops(encoder: str, height: int, width: int) -> dict[str, int]:
-    """Multiply-adds x2 per part, for content and style both of the given size."""
-    result = dict.fromkeys(PARTS, 0)
-    h, w = height, width
-    for layer in ENCODERS[encoder].layers:
-        if layer == POOL:
-            h, w = h // 2, w // 2
-        else:
-            result["encoder"] += 2 * 2 * h * w * layer.size**2 * layer.cin * layer.cout  # content + style
-    # Attention at relu4_1 (1/8) and relu5_1 (1/16): four 1x1 convs and two N x N x C products each.
-    for scale in (8, 16):
-        n = (height // scale) * (width // scale)
-        result["transform"] += 2 * (4 * n * 512 * 512 + 2 * n * n * 512)
-    result["transform"] += 2 * (height // 8) * (width // 8) * 9 * 512 * 512
+def conv_flops(encoder: str, height: int, width: int, channels: Channels | None = None,
+               style: tuple[int, int] | None = None) -> dict[str, int]:
+    """Multiply-adds x2 of each conv (the attention's products under "<block>/attention"), for a
+    content image of height x width and a style image of the size `style` (default: the same)."""
+    sh, sw = style or (height, width)
+    table = conv_table(encoder, channels)
+    result = {}
+    for images in ((height, width), (sh, sw)):
+        h, w = images
+        for layer in ENCODERS[encoder].layers:
+            if layer == POOL:
+                h, w = h // 2, w // 2
+            else:
+                for name in (f"encoder/{layer.name}", f"encoder/{layer.name}/expand"):
+                    if name in table:
+                        conv = table[name]
+                        result[name] = result.get(name, 0) + 2 * h * w * conv.size**2 * conv.cin * conv.cout
+    # Attention at relu4_1 (1/8) and relu5_1 (1/16): f and out_conv on the content's positions,
+    # g and h on the style's, and the two products (Nc x Ns x keys, Nc x Ns x values).
+    for block, scale in zip(SANET_BLOCKS, (8, 16)):
+        nc = (height // scale) * (width // scale)
+        ns = (sh // scale) * (sw // scale)
+        for name, n in (("f", nc), ("g", ns), ("h", ns), ("out_conv", nc)):
+            conv = table[f"transform/{block}/{name}"]
+            result[f"transform/{block}/{name}"] = 2 * n * conv.cin * conv.cout
+        keys, values = table[f"transform/{block}/f"].cout, table[f"transform/{block}/h"].cout
+        result[f"transform/{block}/attention"] = 2 * nc * ns * (keys + values)
+    merge = table["transform/merge_conv"]
+    result["transform/merge_conv"] = 2 * (height // 8) * (width // 8) * 9 * merge.cin * merge.cout
     h, w = height // 8, width // 8
     for layer in DECODER:
         if layer == UPSAMPLE:
             h, w = h * 2, w * 2
         else:
-            result["decoder"] += 2 * h * w * layer.size**2 * layer.cin * layer.cout
+            for name in (f"decoder/{layer.name}", f"decoder/{layer.name}/expand"):
+                if name in table:
+                    conv = table[name]
+                    result[name] = 2 * h * w * conv.size**2 * conv.cin * conv.cout
+    return result
+
+
+def flops(encoder: str, height: int, width: int, channels: Channels | None = None,
+          style: tuple[int, int] | None = None) -> dict[str, int]:
+    """Multiply-adds x2 per part, for a content and a style image (by default of the same size)."""
+    result = dict.fromkeys(PARTS, 0)
+    for name, value in conv_flops(encoder, height, width, channels, style).items():
+        result[name.split("/")[0]] += value
     return result

@@ -96,8 +96,11 @@ def architecture_svg(encoder: str, model_name: str, size: int = 512) -> str:
 
 
 def model_card(encoder: str, manifest: dict, model_name: str) -> str:
-    counts = arch.parameter_counts(encoder)
-    flops = arch.flops(encoder, 512, 512)
+    # A compressed model: its widths, and its style image shrunk (manifest of export.py).
+    widths = manifest.get("compression", {}).get("channels")
+    style = min(512, manifest.get("style_max_size") or 512)
+    counts = arch.parameter_counts(encoder, widths)
+    flops = arch.flops(encoder, 512, 512, widths, (style, style))
     graph_of = {graph["part"]: graph for graph in manifest["graphs"].values()}
     rows = "".join(
         f"<tr><td>{part}</td><td>{counts[part]:,}</td><td>{graph_of[part]['bytes'] / 1e6:.1f} MB</td>"

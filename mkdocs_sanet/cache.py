@@ -21,13 +21,14 @@ from importlib import metadata
 from pathlib import Path
 
 from . import bundled
+from .compression import DEFAULT, parse
 from .weights import ModelSource
 
 # 2: the manifest lists each file's size and sha256.
 FORMAT_VERSION = 2
 MANIFEST = "manifest.json"
 # The source files whose code decides what an entry (and a results picture) holds.
-_CODE = ("architecture.py", "model.py", "export.py", "weights.py", "checkpoints.py", "pipeline.py")
+_CODE = ("architecture.py", "model.py", "export.py", "weights.py", "checkpoints.py", "pipeline.py", "compression.py")
 _TMP_PREFIX = ".tmp-"
 _TRASH_PREFIX = ".trash-"
 
@@ -51,8 +52,9 @@ def _version(package: str) -> str:
         return bundled.release_info().get("versions", {}).get(package, "missing")
 
 
-def model_key(source: ModelSource, quantization: str) -> str:
-    """The entry's name: a hash of the weights, the code and the tool versions."""
+def model_key(source: ModelSource, quantization: str, compression: str = DEFAULT) -> str:
+    """The entry's name: a hash of the weights, the code, the compression setting (its
+    canonical spelling) and the tool versions."""
     here = Path(__file__).parent
     parts = {
         "format": FORMAT_VERSION,
@@ -60,6 +62,7 @@ def model_key(source: ModelSource, quantization: str) -> str:
         "encoder": source.encoder,
         "code": hashlib.sha256(b"".join((here / name).read_bytes() for name in _CODE)).hexdigest(),
         "quantization": quantization,
+        "compression": parse(compression).canonical(),
         "tensorflow": _version("tensorflow"),
         "tensorflowjs": _version("tensorflowjs"),
     }

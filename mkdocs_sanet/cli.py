@@ -3,8 +3,11 @@
     mkdocs-sanet stylize --model FOLDER|default --content C --style S [--style S2] --output O.png [--max-size N]
         [--strength A] [--passes N] [--style-weights 0.7,0.3 | --mask M.png] [--keep-colors]
     mkdocs-sanet build-model --model FOLDER|default --output DIR [--quantization float16] [--cache-dir D]
-    mkdocs-sanet info --model FOLDER|default
+    mkdocs-sanet info --model FOLDER|default [--compression SETTING]
     mkdocs-sanet export DIR [--model default] [--quantization float16] [--cache-dir D] [--runtime-dir R]
+
+--compression (stylize, build-model, info, export): a preset (none, light, fast) and/or key=value
+items, see mkdocs_sanet/compression.py; `none` is the model as trained.
 
 Exit codes: 0 on success, 2 on bad input, with one line on stderr.
 """
@@ -18,12 +21,15 @@ import sys
 import tempfile
 from pathlib import Path
 
-from . import architecture, bundled, page_assets
+import numpy as np
+
+from . import architecture, bundled, compression, page_assets
 from .cache import Cache, CacheError, model_key
 from .checkpoints import CheckpointError
 from .export import QUANTIZATIONS, ExportError
 from .weights import WeightsError, resolve
 
+COMPRESSION_HELP = f"a preset ({', '.join(compression.PRESETS)}) and/or key=value items; default {compression.DEFAULT}"
 BYTES_PER_PARAMETER = {"float16": 2, "uint16": 2, "uint8": 1, "none": 4}
 
 
@@ -85,7 +91,7 @@ def stylize(args) -> None:
             for name, image in images.items():
                 pipeline.check_multiple(image, f"{name} {paths[name]}")
         bundled.require_build_extra("stylizing with the Python pipeline")
-        out = pipeline.Stylizer(resolve(args.model))(
+        out = pipeline.Stylizer(resolve(args.model), args.compression)(
             images["content"], images["style"], args.strength, pad_images=args.max_size != 0,
             style2=images.get("style2"), mix=mix, mask=mask, passes=args.passes, keep_colors=args.keep_colors)
     except pipeline.ImageSizeError as error:
@@ -95,14 +101,15 @@ def stylize(args) -> None:
     print(f"wrote {args.output} ({out.shape[1]}x{out.shape[0]})")
 
 
-def model_entry(model: str, quantization: str, cache_dir: Path) -> tuple[Path, str]:
+def model_entry(model: str, quantization: str, cache_dir: Path, setting: str) -> tuple[Path, str]:
     """The TF.js model's folder in the cache (checked, and built there first if missing or
     damaged: from the model the package carries, else with TensorFlow), and its key."""
     from .export import SIGNATURES, export
 
     source = resolve(model)
     cache = Cache(cache_dir)
-    key = model_key(source, quantization)
+    compression.channels(compression.parse(setting), source.encoder)  # a bad setting fails here
+    key = model_key(source, quantization, setting)
     try:
         entry = cache.get(key, SIGNATURES, warn=lambda message: print(f"warning: {message}", file=sys.stderr))
         if entry is None:
@@ -111,10 +118,10 @@ def model_entry(model: str, quantization: str, cache_dir: Path) -> tuple[Path, s
                 def build(folder):
                     page_assets.copy_tree(prebuilt, folder)
             else:
-                bundled.require_build_extra(f"building the model '{source.name}' ({quantization})")
+                bundled.require_build_extra(f"building the model '{source.name}' ({quantization}, compression: {setting})")
 
                 def build(folder):
-                    export(source, folder, quantization, log=lambda m: print(m, file=sys.stderr))
+                    export(source, folder, quantization, log=lambda m: print(m, file=sys.stderr), compression=setting)
             entry = cache.put(key, build, SIGNATURES)
     except CacheError as error:
         raise InputError(f"--cache-dir: {error}") from None
@@ -122,7 +129,7 @@ def model_entry(model: str, quantization: str, cache_dir: Path) -> tuple[Path, s
 
 
 def build_model(args) -> None:
-    entry, key = model_entry(args.model, args.quantization, args.cache_dir)
+    entry, key = model_entry(args.model, args.quantization, args.cache_dir, args.compression)
     if args.output.exists():
         shutil.rmtree(args.output)
     page_assets.copy_tree(entry, args.output)
@@ -145,7 +152,7 @@ def export_folder(args) -> None:
         files = page_assets.demo_files(bundled.runtime_dir(args.runtime_dir))
     except page_assets.RuntimeMissing as error:
         raise InputError(f"--runtime-dir: {error}") from None
-    entry, key = model_entry(args.model, args.quantization, args.cache_dir)
+    entry, key = model_entry(args.model, args.quantization, args.cache_dir, args.compression)
     files.update({name: page_assets.STATIC / source for name, source in EXPORT_EXTRAS.items()})
     files.update({f"model/{path.relative_to(entry).as_posix()}": path for path in entry.rglob("*") if path.is_file()})
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -168,20 +175,32 @@ def export_folder(args) -> None:
 def info(args) -> None:
     source = resolve(args.model)
     encoder = architecture.ENCODERS[source.encoder]
-    counts = architecture.parameter_counts(source.encoder)
-    flops = architecture.flops(source.encoder, 512, 512)
+    setting = compression.parse(args.compression)
+    report = compression.report(setting, source.encoder)
+    widths = report["channels"]
+    style = min(512, setting.style_max_size or 512)
+    counts = architecture.parameter_counts(source.encoder, widths)
+    flops = architecture.flops(source.encoder, 512, 512, widths, (style, style))
     per = BYTES_PER_PARAMETER[args.quantization]
+    uint8 = set(report["uint8"])
+    stored = dict.fromkeys(architecture.PARTS, 0)
+    for name, shape in architecture.weight_shapes(source.encoder, widths).items():
+        size = int(np.prod(shape))
+        stored[name.split("/")[0]] += size * (1 if name.rsplit("/", 1)[0] in uint8 else per)
     print(f"model: {source.name}" + ("" if source.trained else ": UNTRAINED, random attention and decoder weights"))
     print(f"encoder: {encoder.description}")
     print("transform: SANet attention at relu4_1 and relu5_1 (f, g, h, out_conv: 1x1), "
           "upsample relu5_1's x2, add, 3x3 merge conv")
     print("decoder: 9 reflection-padded 3x3 convs, 3 nearest upsamplings, relu4_1 resolution to RGB")
-    print(f"{'part':10} {'parameters':>12} {args.quantization + ' bytes':>16} {'GFLOPs 512x512':>15}")
+    for line in compression.describe(report):
+        print(line)
+    print(f"{'part':10} {'parameters':>12} {'bytes':>16} {'GFLOPs 512x512':>15}")
     for part in architecture.PARTS:
-        print(f"{part:10} {counts[part]:12,} {counts[part] * per:16,} {flops[part] / 1e9:15.1f}")
-    print(f"{'total':10} {sum(counts.values()):12,} {sum(counts.values()) * per:16,} "
+        print(f"{part:10} {counts[part]:12,} {stored[part]:16,} {flops[part] / 1e9:15.1f}")
+    print(f"{'total':10} {sum(counts.values()):12,} {sum(stored.values()):16,} "
           f"{sum(flops.values()) / 1e9:15.1f}")
-    print("FLOPs count a multiply-add as 2, for a 512x512 content and a 512x512 style image.")
+    print(f"Bytes: {args.quantization}, uint8 where the compression says. FLOPs count a multiply-add as 2, "
+          f"for a 512x512 content and a {style}x{style} style image.")
 
 
 def parser() -> argparse.ArgumentParser:
@@ -199,22 +218,26 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--style-weights", help="the two styles' shares, such as 0.7,0.3 (default 0.5,0.5)")
     s.add_argument("--mask", type=Path, help="a picture of the content's size: white takes the second style")
     s.add_argument("--keep-colors", action="store_true", help="keep the photo's colours (the result's luminance)")
+    s.add_argument("--compression", default=compression.DEFAULT, help=COMPRESSION_HELP)
     s.set_defaults(run=stylize)
     b = sub.add_parser("build-model", help="write the TF.js model (through the cache)")
     b.add_argument("--model", default="default")
     b.add_argument("--output", type=Path, required=True)
     b.add_argument("--quantization", default="float16", choices=QUANTIZATIONS)
     b.add_argument("--cache-dir", type=Path, default=Path(".cache/plugin/sanet"))
+    b.add_argument("--compression", default=compression.DEFAULT, help=COMPRESSION_HELP)
     b.set_defaults(run=build_model)
     i = sub.add_parser("info", help="architecture, parameters, bytes and FLOPs")
     i.add_argument("--model", default="default")
     i.add_argument("--quantization", default="float16", choices=QUANTIZATIONS)
+    i.add_argument("--compression", default=compression.DEFAULT, help=COMPRESSION_HELP)
     i.set_defaults(run=info)
     e = sub.add_parser("export", help="write the demo as <sanet-demo>, with its model and runtime, for any site")
     e.add_argument("dir", type=Path, metavar="DIR", help="a new or empty folder, or an earlier export")
     e.add_argument("--model", default="default")
     e.add_argument("--quantization", default="float16", choices=QUANTIZATIONS)
     e.add_argument("--cache-dir", type=Path, default=Path(".cache/plugin/sanet"))
+    e.add_argument("--compression", default=compression.DEFAULT, help=COMPRESSION_HELP)
     e.add_argument("--runtime-dir", type=Path, default=Path("node_modules"),
                    help="the npm install of @tensorflow/tfjs and its backends (npm ci beside package.json)")
     e.set_defaults(run=export_folder)
@@ -225,7 +248,8 @@ def main(argv=None) -> int:
     args = parser().parse_args(argv)
     try:
         args.run(args)
-    except (InputError, WeightsError, CheckpointError, ExportError, bundled.BuildExtraMissing) as error:
+    except (InputError, WeightsError, CheckpointError, ExportError, bundled.BuildExtraMissing,
+            compression.CompressionError) as error:
         print(f"mkdocs-sanet: error: {error}", file=sys.stderr)
         return 2
     return 0

@@ -5,6 +5,8 @@ from __future__ import annotations
 from mkdocs.config import base
 from mkdocs.config import config_options as c
 
+from .compression import DEFAULT as DEFAULT_COMPRESSION
+
 BACKENDS = ("webgpu", "webgl", "wasm", "cpu")
 
 # The longest side the demo may offer. Measured in headless Chromium, TF.js WASM backend, square
@@ -59,6 +61,9 @@ class SANetConfig(base.Config):
     # Longest side used for stylization; readers can pick a smaller one in the demo.
     max_size = MaxSize(default=512)
     quantization = c.Choice(("float16", "uint16", "uint8", "none"), default="float16")
+    # Compression without retraining: a preset (none, light, fast) and/or key=value items,
+    # see mkdocs_sanet/compression.py.
+    compression = c.Type(str, default=DEFAULT_COMPRESSION)
     presets = c.SubConfig(PresetsConfig)
     # Where the npm packages @tensorflow/tfjs* and katex were installed (npm ci), relative to mkdocs.yml.
     # Only for a source checkout: an installed wheel carries its own copy and ignores this.

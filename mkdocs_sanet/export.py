@@ -16,7 +16,7 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from . import architecture, weights as weights_mod  # noqa: E402
+from . import architecture, compression as compression_mod, weights as weights_mod  # noqa: E402
 from .cache import MANIFEST, _version  # noqa: E402
 
 SIGNATURES = ("encode", "transform", "decode")
@@ -74,16 +74,30 @@ def _product(shape) -> int:
     return result
 
 
-def export(source: weights_mod.ModelSource, out_dir: Path, quantization: str = "float16", log=print) -> dict:
-    """Build the TF model from the source's weights and write the three graphs and a manifest."""
+def quantization_map(quantization: str, uint8_convs: list[str]) -> dict | None:
+    """The converter's map: the uint8 convs by their name scope (see SANet.conv), the rest as asked."""
+    result: dict = {"uint8": [f"*/{name}/*" for name in uint8_convs]} if uint8_convs else {}
+    if quantization != "none":
+        if quantization == "uint8":
+            return {"uint8": True}
+        result[quantization] = True  # everything the patterns do not match
+    return result or None
+
+
+def export(source: weights_mod.ModelSource, out_dir: Path, quantization: str = "float16", log=print,
+           compression: str = "none") -> dict:
+    """Build the TF model from the source's weights (compressed as the setting says) and write
+    the three graphs and a manifest."""
     import tensorflow as tf
     from tensorflowjs.converters import tf_saved_model_conversion_v2 as converter
 
     from .model import SANet
 
     started = time.time()
-    model = SANet(weights_mod.load(source), source.encoder)
-    expected = architecture.parameter_counts(source.encoder)
+    setting = compression_mod.parse(compression)
+    model = SANet(compression_mod.apply(weights_mod.load(source), source.encoder, setting, log), source.encoder)
+    info = compression_mod.report(setting, source.encoder)
+    expected = architecture.parameter_counts(source.encoder, info["channels"])
     manifest = {
         "name": source.name,
         "encoder": source.encoder,
@@ -94,6 +108,9 @@ def export(source: weights_mod.ModelSource, out_dir: Path, quantization: str = "
         "tensorflowjs": _version("tensorflowjs"),
         "size_multiple": architecture.SIZE_MULTIPLE,
         "min_size": architecture.MIN_SIZE,
+        # Read by sanet.js and pipeline.py: the style image is shrunk to this (longest side).
+        "style_max_size": setting.style_max_size,
+        "compression": {key: info[key] for key in ("setting", "channels", "uint8", "parameters", "gflops")},
     }
     with tempfile.TemporaryDirectory() as saved:
         tf.saved_model.save(model, saved, signatures={name: getattr(model, name) for name in SIGNATURES})
@@ -101,7 +118,7 @@ def export(source: weights_mod.ModelSource, out_dir: Path, quantization: str = "
             graph_dir = out_dir / name
             converter.convert_tf_saved_model(
                 saved, str(graph_dir), signature_def=name,
-                quantization_dtype_map=None if quantization == "none" else {quantization: "*"},
+                quantization_dtype_map=quantization_map(quantization, info["uint8"]),
                 weight_shard_size_bytes=4 * 1024 * 1024, use_structured_outputs_names=True)
             manifest["graphs"][name] = {"part": PART_OF[name], **check_graph(graph_dir, expected[PART_OF[name]])}
             log(f"converted {name}: {manifest['graphs'][name]['parameters']:,} parameters, "
@@ -119,12 +136,14 @@ def main(argv=None) -> int:
     parser.add_argument("--model", default="default")
     parser.add_argument("--base-dir", default=".")
     parser.add_argument("--quantization", default="float16", choices=QUANTIZATIONS)
+    parser.add_argument("--compression", default="none")
     parser.add_argument("--output", required=True, type=Path)
     args = parser.parse_args(argv)
     try:
         source = weights_mod.resolve(args.model, Path(args.base_dir))
-        export(source, args.output, args.quantization, log=lambda m: print(m, file=sys.stderr, flush=True))
-    except (weights_mod.WeightsError, ExportError) as error:
+        export(source, args.output, args.quantization, log=lambda m: print(m, file=sys.stderr, flush=True),
+               compression=args.compression)
+    except (weights_mod.WeightsError, ExportError, compression_mod.CompressionError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     return 0

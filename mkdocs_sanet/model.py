@@ -16,6 +16,8 @@ import tensorflow as tf
 from . import architecture as arch
 
 FEATURES = tf.TensorSpec([1, None, None, 512], tf.float32)
+# merge_conv's output: fewer channels in a compressed model.
+MERGED = tf.TensorSpec([1, None, None, None], tf.float32)
 IMAGE = tf.TensorSpec([1, None, None, 3], tf.float32)
 
 
@@ -44,13 +46,18 @@ class SANet(tf.Module):
                   for name, value in weights.items()}
 
     def conv(self, x, name, padding="zero", relu=True):
-        kernel = self.w[f"{name}/kernel"]
-        if kernel.shape[0] == 3 and padding == "reflect":
-            x = tf.nn.conv2d(reflect_pad(x), kernel, 1, "VALID")
-        else:
-            x = tf.nn.conv2d(x, kernel, 1, "SAME")
-        x = tf.nn.bias_add(x, self.w[f"{name}/bias"])
-        return tf.nn.relu(x) if relu else x
+        # The scope names the stored weights "<...>/<part>/<conv>/<...>" (per-layer quantization).
+        with tf.name_scope(name):
+            kernel = self.w[f"{name}/kernel"]
+            if kernel.shape[0] == 3 and padding == "reflect":
+                x = tf.nn.conv2d(reflect_pad(x), kernel, 1, "VALID")
+            else:
+                x = tf.nn.conv2d(x, kernel, 1, "SAME")
+            x = tf.nn.bias_add(x, self.w[f"{name}/bias"])
+            if f"{name}/expand/kernel" in self.w:  # a factored conv: back to its width by a 1x1 conv
+                x = tf.nn.bias_add(tf.nn.conv2d(x, self.w[f"{name}/expand/kernel"], 1, "SAME"),
+                                   self.w[f"{name}/expand/bias"])
+            return tf.nn.relu(x) if relu else x
 
     def encode_taps(self, image, taps=("conv4_1", "conv5_1")):
         """The relu outputs after the named encoder convs."""
@@ -76,11 +83,12 @@ class SANet(tf.Module):
     def attention(self, block, content, style):
         """SANet block: softmax(f(norm c) . g(norm s)^T) applied to h(s), then out_conv, plus c."""
         shape = tf.shape(content)
-        c = content.shape[-1]
 
         def project(x, name):  # a 1x1 conv as a matmul over the flattened positions
-            kernel = tf.reshape(self.w[f"transform/{block}/{name}/kernel"], [c, c])
-            return tf.matmul(tf.reshape(x, [1, -1, c]), kernel) + self.w[f"transform/{block}/{name}/bias"]
+            with tf.name_scope(f"transform/{block}/{name}"):
+                _, _, cin, cout = self.w[f"transform/{block}/{name}/kernel"].shape
+                kernel = tf.reshape(self.w[f"transform/{block}/{name}/kernel"], [cin, cout])
+                return tf.matmul(tf.reshape(x, [1, -1, cin]), kernel) + self.w[f"transform/{block}/{name}/bias"]
 
         f = project(mean_variance_norm(content), "f")  # (1, Nc, C)
         g = project(mean_variance_norm(style), "g")  # (1, Ns, C)
@@ -88,14 +96,18 @@ class SANet(tf.Module):
         attended = tf.matmul(tf.nn.softmax(tf.matmul(f, g, transpose_b=True)), h)  # (1, Nc, C)
         return tf.reshape(project(attended, "out_conv"), shape) + content
 
-    @tf.function(input_signature=[FEATURES] * 4)
-    def transform(self, content4_1, content5_1, style4_1, style5_1):
+    def merge_input(self, content4_1, content5_1, style4_1, style5_1):
+        """Both attention blocks' outputs at relu4_1's resolution, summed: merge_conv's input."""
         o4 = self.attention("sanet4_1", content4_1, style4_1)
         o5 = self.attention("sanet5_1", content5_1, style5_1)
-        o5 = upsample(o5)
-        return {"features": self.conv(o4 + o5, "transform/merge_conv", "reflect", relu=False)}
+        return o4 + upsample(o5)
 
-    @tf.function(input_signature=[FEATURES])
+    @tf.function(input_signature=[FEATURES] * 4)
+    def transform(self, content4_1, content5_1, style4_1, style5_1):
+        merged = self.merge_input(content4_1, content5_1, style4_1, style5_1)
+        return {"features": self.conv(merged, "transform/merge_conv", "reflect", relu=False)}
+
+    @tf.function(input_signature=[MERGED])
     def decode(self, features):
         x = features
         for layer in arch.DECODER:

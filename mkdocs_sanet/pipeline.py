@@ -137,6 +137,18 @@ def check_multiple(image: np.ndarray, name: str) -> None:
             f"{arch.SIZE_MULTIPLE} and at least {arch.MIN_SIZE} px (or pass a max size to resize it)")
 
 
+def shrink_style(image: np.ndarray, max_size: int) -> np.ndarray:
+    """The style image within max_size (a compressed model's style_max_size), bilinear with
+    half-pixel centres as sanet.js does it; unchanged when it is small enough."""
+    import tensorflow as tf
+
+    height, width = image.shape[:2]
+    size = fit_size(height, width, max_size)
+    if size == (height, width):
+        return image
+    return tf.image.resize(image[None], size, method="bilinear").numpy()[0]
+
+
 def to_uint8(image: np.ndarray) -> np.ndarray:
     return np.clip(np.round(image * 255.0), 0, 255).astype(np.uint8)
 
@@ -185,12 +197,15 @@ def pool_mask(mask: np.ndarray, height: int, width: int) -> np.ndarray:
 class Stylizer:
     """The TF model of a weights source, run the way the browser runs it (static/sanet.js)."""
 
-    def __init__(self, source):
-        from . import weights as weights_mod
+    def __init__(self, source, compression: str | None = None):
+        from . import compression as compression_mod, weights as weights_mod
         from .model import SANet
 
         self.source = source
-        self.model = SANet(weights_mod.load(source), source.encoder)
+        setting = compression_mod.parse(compression)
+        weights = compression_mod.apply(weights_mod.load(source), source.encoder, setting, log=lambda line: None)
+        self.style_max_size = setting.style_max_size
+        self.model = SANet(weights, source.encoder)
 
     def __call__(self, content: np.ndarray, style: np.ndarray, strength: float = 1.0,
                  pad_images: bool = True, *, style2: np.ndarray | None = None, mix: float = 0.5,
@@ -221,7 +236,9 @@ class Stylizer:
         def encode(image):
             return self.model.encode(tf.constant(pad(image)[None]))
 
-        styles = [encode(style)] + ([encode(style2)] if style2 is not None else [])
+        # A compressed model encodes the paintings smaller (the manifest's style_max_size, as sanet.js).
+        shrink = (lambda image: shrink_style(image, self.style_max_size)) if self.style_max_size else (lambda image: image)
+        styles = [encode(shrink(style))] + ([encode(shrink(style2))] if style2 is not None else [])
         result = content
         for _ in range(passes):
             c = encode(result)

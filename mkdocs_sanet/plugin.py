@@ -21,6 +21,7 @@ from mkdocs.utils import get_relative_url
 
 from . import article, bundled, formulas, markdown_ext, page_assets, pipeline, results, tags
 from .cache import Cache, CacheError, model_key
+from .compression import CompressionError, channels, parse
 from .citations import Bibliography, BibliographyError, PageCitations
 from .config import SANetConfig
 from .export import SIGNATURES
@@ -69,7 +70,11 @@ class SANetPlugin(BasePlugin[SANetConfig]):
                 self.bibliography = Bibliography(path)
             except BibliographyError as error:
                 raise PluginError(f"mkdocs.yml: sanet: bibliography: {error}") from None
-        self.key = model_key(self.source, self.config.quantization)
+        try:
+            channels(parse(self.config.compression), self.source.encoder)
+        except CompressionError as error:
+            raise PluginError(f"mkdocs.yml: sanet: {error}") from None
+        self.key = model_key(self.source, self.config.quantization, self.config.compression)
         self.page_tags = {}
         # Every tag of the site by its placeholder's number, with its page: a page's HTML may carry
         # another page's placeholders (a blog excerpt), rendered for the page it lands on.
@@ -287,7 +292,7 @@ class SANetPlugin(BasePlugin[SANetConfig]):
         started = time.time()
         try:
             paths, computed = results.ensure([j for row in jobs for j in row], self.config.model, self.config_dir,
-                                             self.key, self.cache.root / "results")
+                                             self.key, self.cache.root / "results", self.config.compression)
         except RuntimeError as error:
             raise PluginError(f"{self._where(page)}:{tag.line}: {error}") from None
         if computed:
@@ -367,7 +372,8 @@ class SANetPlugin(BasePlugin[SANetConfig]):
                         f"building the model '{self.source.name}' ({self.config.quantization})")
                 except bundled.BuildExtraMissing as error:
                     raise PluginError(str(error)) from None
-                log.info(f"sanet: building the TF.js model '{self.source.name}' ({self.config.quantization}), "
+                log.info(f"sanet: building the TF.js model '{self.source.name}' ({self.config.quantization}, "
+                         f"compression: {self.config.compression}), "
                          f"about 20-30 s; this happens once, later builds reuse {self.cache.root}/{self.key[:12]}…")
                 if self.serving:
                     log.info("sanet: mkdocs serve serves the site meanwhile: the demos say that the model is "
@@ -389,13 +395,13 @@ class SANetPlugin(BasePlugin[SANetConfig]):
             raise PluginError("sanet: the build failed before the model was built")
         command = [sys.executable, "-m", "mkdocs_sanet.export", "--model", self.config.model,
                    "--base-dir", str(self.config_dir), "--quantization", self.config.quantization,
-                   "--output", str(out_dir)]
+                   "--compression", self.config.compression, "--output", str(out_dir)]
         self.export_process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
         lines = []
         for line in self.export_process.stderr:
             lines.append(line.rstrip())
-            if line.startswith("converted "):
-                log.info(f"sanet: {line.strip()}")
+            if line.startswith(("converted ", "compression: ", "  ")):
+                log.info(f"sanet: {line.rstrip()}")
         if self.export_process.wait() != 0:
             tail = "\n".join(lines[-15:])
             raise PluginError(f"sanet: building the model failed:\n{tail}")

@@ -31,7 +31,8 @@ class Job:
         return digest.hexdigest()[:32]
 
 
-def ensure(jobs: list[Job], model: str, base_dir: Path, model_key: str, root: Path) -> tuple[dict[Job, Path], int]:
+def ensure(jobs: list[Job], model: str, base_dir: Path, model_key: str, root: Path,
+           compression: str = "none") -> tuple[dict[Job, Path], int]:
     """The cached PNG of every job, computing the missing ones; and how many were computed."""
     root.mkdir(parents=True, exist_ok=True)
     paths = {job: root / f"{job.key(model_key)}.png" for job in jobs}
@@ -41,7 +42,8 @@ def ensure(jobs: list[Job], model: str, base_dir: Path, model_key: str, root: Pa
         spec = [{"content": str(j.content), "style": str(j.style), "size": j.size, "strength": j.strength,
                  "output": str(paths[j])} for j in missing]
         result = subprocess.run([sys.executable, "-m", "mkdocs_sanet.results", "--model", model,
-                                 "--base-dir", str(base_dir)], input=json.dumps(spec), capture_output=True, text=True)
+                                 "--base-dir", str(base_dir), "--compression", compression],
+                                input=json.dumps(spec), capture_output=True, text=True)
         if result.returncode != 0:
             tail = "\n".join(result.stderr.strip().splitlines()[-10:])
             raise RuntimeError(f"computing the results grid failed:\n{tail}")
@@ -53,6 +55,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m mkdocs_sanet.results")
     parser.add_argument("--model", default="default")
     parser.add_argument("--base-dir", default=".")
+    parser.add_argument("--compression", default="none")
     args = parser.parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     from PIL import Image
@@ -70,7 +73,7 @@ def main(argv=None) -> int:
             print(f"{job['content']} with {job['style']}: {error}", file=sys.stderr)
             return 1
         pictures.append(pair)
-    stylizer = pipeline.Stylizer(weights.resolve(args.model, Path(args.base_dir)))
+    stylizer = pipeline.Stylizer(weights.resolve(args.model, Path(args.base_dir)), args.compression)
     for job, (content, style) in zip(jobs, pictures):
         out = stylizer(content, style, job["strength"])
         tmp = f"{job['output']}.tmp-{os.getpid()}"

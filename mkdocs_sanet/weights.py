@@ -245,9 +245,10 @@ def load(source: ModelSource) -> dict[str, np.ndarray]:
     return {name: np.asarray(value, np.float32) for name, value in weights.items()}
 
 
-def check(weights: dict[str, np.ndarray], encoder: str, origin: str) -> None:
-    """Every weight present with its expected shape, and nothing else."""
-    expected = architecture.weight_shapes(encoder)
+def check(weights: dict[str, np.ndarray], encoder: str, origin: str,
+          channels: architecture.Channels | None = None) -> None:
+    """Every weight present with its expected shape (for a compressed model's widths), and nothing else."""
+    expected = architecture.weight_shapes(encoder, channels)
     for name, shape in expected.items():
         if name not in weights:
             raise WeightsError(f"{origin}: missing weight {name} (expected shape {shape})")

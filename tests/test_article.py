@@ -42,6 +42,7 @@ Again the SANet paper <% cite park2019sanet %>.
 PLUGIN = f"""\
 bibliography: {ROOT / 'docs' / 'references.bib'}
 results_size: 64
+compression: none
 """
 MARKDOWN = """\
 markdown_extensions:

@@ -18,9 +18,9 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 @pytest.fixture(scope="module")
 def reference(demo_images):
     """The Python pipeline's output for the demo's pictures, as 8-bit RGB."""
-    from mkdocs_sanet import pipeline, weights
+    from mkdocs_sanet import compression, pipeline, weights
 
-    stylizer = pipeline.Stylizer(weights.resolve("default"))
+    stylizer = pipeline.Stylizer(weights.resolve("default"), compression.DEFAULT)
     content = pipeline.load_image(demo_images["images/photo.png"], 0)
     style = pipeline.load_image(demo_images["images/painting.png"], 0)
     return {strength: pipeline.to_uint8(stylizer(content, style, strength)) for strength in (1.0, 0.5)}

@@ -184,7 +184,7 @@ def test_cli_errors_and_info(pth_folder, pair, tmp_path):
     assert result.returncode == 2 and "nope.png: not a readable image" in result.stderr
     result = run_cli("info", "--model", tmp_path / "empty")
     assert result.returncode == 2 and "no such weights file" in result.stderr
-    result = run_cli("info", "--model", pth_folder)
+    result = run_cli("info", "--model", pth_folder, "--compression", "none")
     assert result.returncode == 0, result.stderr
     assert "VGG19-normalised" in result.stdout
     assert re.search(r"^transform\s+4,461,056\s+8,922,112\s+66\.6$", result.stdout, re.M), result.stdout
@@ -201,7 +201,7 @@ def test_browser_gives_the_same_picture(pth_folder, pair, reference, tmp_path, m
     url = serve(tmp_path / "site" / "site")
     config = write_site(tmp_path / "site", model_cache, {
         "index.md": '# Original\n\n<% sanet_demo content="/c.png" style="/s.png" max_size="160" %>\n'},
-        plugin_options=f"model: {pth_folder}\nbackends: [wasm]", images={"c.png": pair[0], "s.png": pair[1]},
+        plugin_options=f"model: {pth_folder}\ncompression: none\nbackends: [wasm]", images={"c.png": pair[0], "s.png": pair[1]},
         site_url=url)
     build = mkdocs_build(config)
     assert "UNTRAINED" not in build.stderr

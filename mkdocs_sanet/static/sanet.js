@@ -280,11 +280,23 @@
       }).features);
     }
 
+    /* A compressed model encodes the paintings smaller (the manifest's style_max_size, as
+     * pipeline.shrink_style: bilinear, half-pixel centres). Takes over `image`. */
+    shrinkStyle(image) {
+      const styleMax = this.manifest.style_max_size;
+      const [h, w] = image.shape;
+      const [fw, fh] = styleMax ? fitSize(w, h, styleMax) : [w, h];
+      if (fw === w && fh === h) return image;
+      const smaller = tf.tidy(() => tf.image.resizeBilinear(image, [fh, fw], false, true));
+      image.dispose();
+      return smaller;
+    }
+
     /* A painting encoded once, for many runs (the webcam's frames): pass it as stylize's style
      * or style2; dispose() it when done. */
     encodeStyle(style, name = "style") {
       if (style instanceof EncodedStyle) return style;
-      const image = pixels(style, name, this.manifest);
+      const image = this.shrinkStyle(pixels(style, name, this.manifest));
       try {
         const padded = padToMultiple(image, this.manifest);
         const features = this.encode(padded);
