@@ -121,7 +121,8 @@ def model_entry(model: str, quantization: str, cache_dir: Path, setting: str) ->
                 bundled.require_build_extra(f"building the model '{source.name}' ({quantization}, compression: {setting})")
 
                 def build(folder):
-                    export(source, folder, quantization, log=lambda m: print(m, file=sys.stderr), compression=setting)
+                    export(source, folder, quantization, log=lambda m: print(m, file=sys.stderr), compression=setting,
+                           compressed_cache=cache.root / "compressed")
             entry = cache.put(key, build, SIGNATURES)
     except CacheError as error:
         raise InputError(f"--cache-dir: {error}") from None

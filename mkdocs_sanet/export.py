@@ -85,7 +85,7 @@ def quantization_map(quantization: str, uint8_convs: list[str]) -> dict | None:
 
 
 def export(source: weights_mod.ModelSource, out_dir: Path, quantization: str = "float16", log=print,
-           compression: str = "none") -> dict:
+           compression: str = "none", compressed_cache: Path | None = None) -> dict:
     """Build the TF model from the source's weights (compressed as the setting says) and write
     the three graphs and a manifest."""
     import tensorflow as tf
@@ -95,7 +95,7 @@ def export(source: weights_mod.ModelSource, out_dir: Path, quantization: str = "
 
     started = time.time()
     setting = compression_mod.parse(compression)
-    model = SANet(compression_mod.apply(weights_mod.load(source), source.encoder, setting, log), source.encoder)
+    model = SANet(compression_mod.compressed_weights(source, setting, log, compressed_cache), source.encoder)
     info = compression_mod.report(setting, source.encoder)
     expected = architecture.parameter_counts(source.encoder, info["channels"])
     manifest = {
@@ -138,11 +138,12 @@ def main(argv=None) -> int:
     parser.add_argument("--quantization", default="float16", choices=QUANTIZATIONS)
     parser.add_argument("--compression", default="none")
     parser.add_argument("--output", required=True, type=Path)
+    parser.add_argument("--compressed-cache", type=Path, help="where compressed weights are kept between builds")
     args = parser.parse_args(argv)
     try:
         source = weights_mod.resolve(args.model, Path(args.base_dir))
         export(source, args.output, args.quantization, log=lambda m: print(m, file=sys.stderr, flush=True),
-               compression=args.compression)
+               compression=args.compression, compressed_cache=args.compressed_cache)
     except (weights_mod.WeightsError, ExportError, compression_mod.CompressionError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

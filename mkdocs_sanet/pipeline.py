@@ -197,13 +197,13 @@ def pool_mask(mask: np.ndarray, height: int, width: int) -> np.ndarray:
 class Stylizer:
     """The TF model of a weights source, run the way the browser runs it (static/sanet.js)."""
 
-    def __init__(self, source, compression: str | None = None):
-        from . import compression as compression_mod, weights as weights_mod
+    def __init__(self, source, compression: str | None = None, compressed_cache: Path | None = None):
+        from . import compression as compression_mod
         from .model import SANet
 
         self.source = source
         setting = compression_mod.parse(compression)
-        weights = compression_mod.apply(weights_mod.load(source), source.encoder, setting, log=lambda line: None)
+        weights = compression_mod.compressed_weights(source, setting, lambda line: None, compressed_cache)
         self.style_max_size = setting.style_max_size
         self.model = SANet(weights, source.encoder)
 

@@ -395,7 +395,8 @@ class SANetPlugin(BasePlugin[SANetConfig]):
             raise PluginError("sanet: the build failed before the model was built")
         command = [sys.executable, "-m", "mkdocs_sanet.export", "--model", self.config.model,
                    "--base-dir", str(self.config_dir), "--quantization", self.config.quantization,
-                   "--compression", self.config.compression, "--output", str(out_dir)]
+                   "--compression", self.config.compression, "--output", str(out_dir),
+                   "--compressed-cache", str(self.cache.root / "compressed")]
         self.export_process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
         lines = []
         for line in self.export_process.stderr:

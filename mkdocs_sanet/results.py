@@ -42,7 +42,8 @@ def ensure(jobs: list[Job], model: str, base_dir: Path, model_key: str, root: Pa
         spec = [{"content": str(j.content), "style": str(j.style), "size": j.size, "strength": j.strength,
                  "output": str(paths[j])} for j in missing]
         result = subprocess.run([sys.executable, "-m", "mkdocs_sanet.results", "--model", model,
-                                 "--base-dir", str(base_dir), "--compression", compression],
+                                 "--base-dir", str(base_dir), "--compression", compression,
+                                 "--compressed-cache", str(root.parent / "compressed")],
                                 input=json.dumps(spec), capture_output=True, text=True)
         if result.returncode != 0:
             tail = "\n".join(result.stderr.strip().splitlines()[-10:])
@@ -56,6 +57,7 @@ def main(argv=None) -> int:
     parser.add_argument("--model", default="default")
     parser.add_argument("--base-dir", default=".")
     parser.add_argument("--compression", default="none")
+    parser.add_argument("--compressed-cache", type=Path, default=None)
     args = parser.parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     from PIL import Image
@@ -73,7 +75,8 @@ def main(argv=None) -> int:
             print(f"{job['content']} with {job['style']}: {error}", file=sys.stderr)
             return 1
         pictures.append(pair)
-    stylizer = pipeline.Stylizer(weights.resolve(args.model, Path(args.base_dir)), args.compression)
+    stylizer = pipeline.Stylizer(weights.resolve(args.model, Path(args.base_dir)), args.compression,
+                                args.compressed_cache)
     for job, (content, style) in zip(jobs, pictures):
         out = stylizer(content, style, job["strength"])
         tmp = f"{job['output']}.tmp-{os.getpid()}"

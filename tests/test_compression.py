@@ -156,3 +156,22 @@ def test_compressed_model_in_browser_matches_python(tmp_path, model_cache, serve
     out = canvas_rgb(result)
     assert out.std() > 5, "the picture is flat: the comparison would mean nothing"
     assert psnr(out, expected) >= 30
+
+
+def test_compressed_weights_are_kept_between_builds(tmp_path, monkeypatch):
+    """Building a model again (a damaged entry, a results grid) takes the kept weights: no second
+    compression; another setting, or damaged kept weights, compress again."""
+    source = weights.resolve("default")
+    setting = compression.parse("uint8=all")
+    calls = []
+    apply = compression.apply
+    monkeypatch.setattr(compression, "apply", lambda *a, **k: calls.append(1) or apply(*a, **k))
+    first = compression.compressed_weights(source, setting, lambda line: None, tmp_path)
+    second = compression.compressed_weights(source, setting, lambda line: None, tmp_path)
+    assert len(calls) == 1
+    assert all(np.array_equal(first[name], second[name]) for name in first)
+    kept, = tmp_path.glob("*.npz")
+    kept.write_bytes(kept.read_bytes()[:1000])  # damaged: compressed again, and kept again
+    compression.compressed_weights(source, setting, lambda line: None, tmp_path)
+    compression.compressed_weights(source, compression.parse("uint8=decoder/conv1_1"), lambda line: None, tmp_path)
+    assert len(calls) == 3 and len(list(tmp_path.glob("*.npz"))) == 2
