@@ -8,6 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+# How the TF.js weights are stored (the converter's quantization), and bytes per parameter.
+QUANTIZATION_BYTES = {"float16": 2, "uint16": 2, "uint8": 1, "none": 4}
+QUANTIZATIONS = tuple(QUANTIZATION_BYTES)
+
 # Padding, pooling and scale must divide evenly: relu5_1 sits at 1/16 of the input.
 SIZE_MULTIPLE = 16
 # relu5_1 needs at least 2x2 positions for its (unbiased) variance.

@@ -30,7 +30,6 @@ from .export import QUANTIZATIONS, ExportError
 from .weights import WeightsError, resolve
 
 COMPRESSION_HELP = f"a preset ({', '.join(compression.PRESETS)}) and/or key=value items; default {compression.DEFAULT}"
-BYTES_PER_PARAMETER = {"float16": 2, "uint16": 2, "uint8": 1, "none": 4}
 
 
 class InputError(Exception):
@@ -182,7 +181,7 @@ def info(args) -> None:
     style = min(512, setting.style_max_size or 512)
     counts = architecture.parameter_counts(source.encoder, widths)
     flops = architecture.flops(source.encoder, 512, 512, widths, (style, style))
-    per = BYTES_PER_PARAMETER[args.quantization]
+    per = architecture.QUANTIZATION_BYTES[args.quantization]
     uint8 = set(report["uint8"])
     stored = dict.fromkeys(architecture.PARTS, 0)
     for name, shape in architecture.weight_shapes(source.encoder, widths).items():

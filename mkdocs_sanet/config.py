@@ -5,6 +5,7 @@ from __future__ import annotations
 from mkdocs.config import base
 from mkdocs.config import config_options as c
 
+from .architecture import MIN_SIZE, QUANTIZATIONS
 from .compression import DEFAULT as DEFAULT_COMPRESSION
 
 BACKENDS = ("webgpu", "webgl", "wasm", "cpu")
@@ -14,7 +15,6 @@ BACKENDS = ("webgpu", "webgl", "wasm", "cpu")
 # 768 px: 84 s, 825 MiB, 1358 MiB; 1024 px: still running after 10 minutes, the page frozen. The
 # attention's two N x N matrices (N: positions at 1/8 scale) grow with the square of the area: at
 # 1024 px they alone take 2 GiB, and the heap would reach the 4 GiB that WASM can address.
-MIN_SIZE = 32
 MAX_SIZE = 768
 MAX_SIZE_WHY = ("the attention's memory grows with the square of the picture's area: at 768 px a browser "
                 "needs 1.4 GB and 1.5 minutes, at 1024 px about 4 GB, the most TF.js's WASM backend can use")
@@ -60,7 +60,7 @@ class SANetConfig(base.Config):
     cache_dir = c.Type(str, default=".cache/plugin/sanet")
     # Longest side used for stylization; readers can pick a smaller one in the demo.
     max_size = MaxSize(default=512)
-    quantization = c.Choice(("float16", "uint16", "uint8", "none"), default="float16")
+    quantization = c.Choice(QUANTIZATIONS, default="float16")
     # Compression without retraining: a preset (none, light, fast) and/or key=value items,
     # see mkdocs_sanet/compression.py.
     compression = c.Type(str, default=DEFAULT_COMPRESSION)

@@ -22,7 +22,7 @@ from .cache import MANIFEST, _version  # noqa: E402
 SIGNATURES = ("encode", "transform", "decode")
 # Which architecture part's weights each graph holds.
 PART_OF = {"encode": "encoder", "transform": "transform", "decode": "decoder"}
-QUANTIZATIONS = ("float16", "uint16", "uint8", "none")
+QUANTIZATIONS = architecture.QUANTIZATIONS
 # TF.js kernels that take a fused bias accept only rank 1 (see check_graph).
 _FUSED_OPS = ("_FusedConv2D", "FusedDepthwiseConv2dNative", "_FusedMatMul")
 

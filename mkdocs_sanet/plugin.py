@@ -56,9 +56,9 @@ class SANetPlugin(BasePlugin[SANetConfig]):
         self.config_dir = Path(config.config_file_path or ".").resolve().parent
         self.docs_dir = Path(config.docs_dir).resolve()
         self.cache = Cache(self.config_dir / self.config.cache_dir)
+        if self.cache.root.exists() and not self.cache.root.is_dir():
+            raise self._cache_dir_error("it is a file")
         self.runtime_dir = bundled.runtime_dir(self.config_dir / self.config.runtime_dir)
-        if self.config.max_size < 32:
-            raise PluginError(f"mkdocs.yml: sanet: max_size is {self.config.max_size}, expected at least 32")
         try:
             self.source = resolve(self.config.model, self.config_dir)
         except WeightsError as error:
@@ -248,6 +248,8 @@ class SANetPlugin(BasePlugin[SANetConfig]):
                 raise PluginError(f"{self._where(page)}:{line}: math error in '{error.tex}': {error.message}") from None
             except FileNotFoundError as error:
                 raise PluginError(f"mkdocs.yml: sanet: runtime_dir: {error}") from None
+            except OSError as error:  # the formulas' cache could not be written
+                raise self._cache_dir_error(error.strerror or error) from None
             self.page_math.add(page.file.src_uri)
             assets += f'<link rel="stylesheet" href="{assets_url}/katex/katex.min.css">'
         if any(tag.name in ARTICLE_TAGS for tag in found):
@@ -295,6 +297,8 @@ class SANetPlugin(BasePlugin[SANetConfig]):
                                              self.key, self.cache.root / "results", self.config.compression)
         except RuntimeError as error:
             raise PluginError(f"{self._where(page)}:{tag.line}: {error}") from None
+        except OSError as error:  # the results' cache could not be written
+            raise self._cache_dir_error(error.strerror or error) from None
         if computed:
             log.info(f"sanet: results grid: computed {computed} pictures in {time.time() - started:.1f} s")
         else:
@@ -349,6 +353,9 @@ class SANetPlugin(BasePlugin[SANetConfig]):
         """The built model's manifest (waits for the build)."""
         self.model_future.result()
         return self.cache.manifest(self.key)
+
+    def _cache_dir_error(self, why) -> PluginError:
+        return PluginError(f"mkdocs.yml: sanet: cache_dir: {self.cache.root}: expected a writable folder ({why})")
 
     def _cached_entry(self) -> Path | None:
         """The intact cache entry, or None; a damaged one is reported and removed (then rebuilt)."""

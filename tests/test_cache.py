@@ -266,10 +266,14 @@ def test_stale_temporary_folders_are_removed(tmp_path):
 def test_cache_dir_that_is_a_file(tmp_path, capsys):
     not_a_folder = tmp_path / "cache"
     not_a_folder.write_text("")
-    result = mkdocs_build(write_site(tmp_path / "project", not_a_folder, DEMO_PAGE), check=False)
-    assert result.returncode != 0
-    assert f"mkdocs.yml: sanet: cache_dir: {not_a_folder}: expected a writable folder" in result.stderr
-    assert "Traceback" not in result.stderr
+    # A demo, and a page with only math (its formulas are cached there too).
+    for page in (DEMO_PAGE, {"index.md": "# Math\n\n$a^2$\n"}):
+        config = write_site(tmp_path / "project", not_a_folder, page)
+        config.write_text(config.read_text() + "markdown_extensions:\n  - pymdownx.arithmatex:\n      generic: true\n")
+        result = mkdocs_build(config, check=False)
+        assert result.returncode != 0
+        assert f"mkdocs.yml: sanet: cache_dir: {not_a_folder}: expected a writable folder" in result.stderr
+        assert "Traceback" not in result.stderr
     assert cli.main(["build-model", "--cache-dir", str(not_a_folder), "--output", str(tmp_path / "out")]) == 2
     err = capsys.readouterr().err
     assert err.startswith(f"mkdocs-sanet: error: --cache-dir: {not_a_folder}: expected a writable folder")
