@@ -19,7 +19,7 @@ from mkdocs.plugins import BasePlugin, event_priority
 from mkdocs.structure.pages import Page
 from mkdocs.utils import get_relative_url
 
-from . import article, bundled, formulas, markdown_ext, page_assets, pipeline, results, tags
+from . import article, bundled, demo_html, formulas, markdown_ext, page_assets, pipeline, results, tags
 from .cache import Cache, CacheError, model_key
 from .compression import CompressionError, channels, parse
 from .citations import Bibliography, BibliographyError, PageCitations
@@ -166,7 +166,7 @@ class SANetPlugin(BasePlugin[SANetConfig]):
                 if a["key"] not in self.bibliography:
                     raise tags.TagError(tag.line, f"unknown citation key '{a['key']}' (not in {self.bibliography.path})")
 
-    def _docs_image(self, value: str, page, files, tag: tags.Tag, key: str) -> page_assets.Preset:
+    def _docs_image(self, value: str, page, files, tag: tags.Tag, key: str) -> demo_html.Preset:
         """A path inside docs_dir (relative to the page, or to docs_dir when it starts with /):
         its label, its URL relative to the page, and its file, checked to be a picture that
         the browser (and, for the model's inputs, the pipeline) can use."""
@@ -195,7 +195,7 @@ class SANetPlugin(BasePlugin[SANetConfig]):
         except (pipeline.ImageCheckError, OSError) as error:
             raise tags.TagError(line, f"{key}=\"{value}\": {error}") from None
         # The file's URL in the site: made relative to the page the HTML lands on when it is rendered.
-        return page_assets.Preset(page_assets.preset_label(value), file.url, resolved)
+        return demo_html.Preset(demo_html.preset_label(value), file.url, resolved)
 
     # -- pages: HTML ---------------------------------------------------------------------
 
@@ -261,16 +261,16 @@ class SANetPlugin(BasePlugin[SANetConfig]):
         """The demo with its stylesheet before it and its script after it, so that it works
         wherever its HTML lands (on_post_page keeps one of each per page)."""
         a = tag.attributes
-        stylesheet, script = page_assets.asset_tags(assets_url)
+        stylesheet, script = demo_html.asset_tags(assets_url)
         if self.serving and not self.model_future.done():
             self.building_shown = True
-            return stylesheet + page_assets.render_building(a["id"])
-        relative = lambda preset: page_assets.Preset(preset.label, get_relative_url(preset.url, url))  # noqa: E731
+            return stylesheet + demo_html.render_building(a["id"])
+        relative = lambda preset: demo_html.Preset(preset.label, get_relative_url(preset.url, url))  # noqa: E731
         contents, styles = self._presets("content"), self._presets("style")
         offered = {key: [relative(p) for p in [a[k] for k in keys if k in a and a[k].url not in [p.url for p in presets]]
                          + presets]
                    for key, keys, presets in (("content", ["content"], contents), ("style", ["style", "style2"], styles))}
-        return stylesheet + page_assets.render_demo(
+        return stylesheet + demo_html.render_demo(
             demo_id=a["id"], model_url=f"{assets_url}/models/{self.key}/", runtime_url=f"{assets_url}/tfjs/",
             backends=self.config.backends, max_size=a.get("max_size", self.config.max_size),
             strength=a.get("strength", 1.0), trained=self.source.trained, model_name=self.source.name,
@@ -283,7 +283,7 @@ class SANetPlugin(BasePlugin[SANetConfig]):
     def _render_model_card(self) -> str:
         if self.serving and not self.model_future.done():
             self.building_shown = True
-            return page_assets.render_building("sanet-model-card", "model card")
+            return demo_html.render_building("sanet-model-card", "model card")
         return article.model_card(self.source.encoder, self._manifest(), self.source.name)
 
     def _render_results(self, tag: tags.Tag, page, url: str, assets_url: str) -> str:
@@ -314,13 +314,13 @@ class SANetPlugin(BasePlugin[SANetConfig]):
         return article.results_grid([(c.label, get_relative_url(c.url, url)) for c in a["contents"]],
                                     [(s.label, get_relative_url(s.url, url)) for s in a["styles"]], cells, caption)
 
-    def _presets(self, role: str) -> list[page_assets.Preset]:
+    def _presets(self, role: str) -> list[demo_html.Preset]:
         """The pictures offered, by their URLs in the site."""
         configured = getattr(self.config.presets, role)
         if configured:
-            return [page_assets.Preset(page_assets.preset_label(path), PurePosixPath(path).as_posix())
+            return [demo_html.Preset(demo_html.preset_label(path), PurePosixPath(path).as_posix())
                     for path in configured]
-        return [page_assets.Preset(page_assets.preset_label(path.name), f"{page_assets.SITE_FOLDER}/presets/{path.name}")
+        return [demo_html.Preset(demo_html.preset_label(path.name), f"{page_assets.SITE_FOLDER}/presets/{path.name}")
                 for path in sorted(page_assets.BUILTIN_PRESETS.glob(f"{role}-*.jpg"))]
 
     def on_post_page(self, output, page, config):
@@ -333,7 +333,7 @@ class SANetPlugin(BasePlugin[SANetConfig]):
             raise PluginError(f"{self._where(page)}: a sanet tag was not rendered: its placeholder '{left}' "
                               f"is in the built page (a theme or plugin rendered the Markdown without this plugin)")
         # Each demo and each excerpt brings its stylesheets and scripts: load each once.
-        return page_assets.once_per_page(output)
+        return demo_html.once_per_page(output)
 
     # -- the model -----------------------------------------------------------------------
 

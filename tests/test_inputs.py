@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 from helpers import PRESETS, alpha_png, exif_jpeg, mkdocs_build, write_site
-from mkdocs_sanet import config, page_assets, pipeline
+from mkdocs_sanet import config, demo_html, pipeline
 
 
 @pytest.fixture
@@ -103,11 +103,11 @@ def test_max_size_cap():
         config.max_size_value("4096")
     assert config.max_size_value(str(config.MAX_SIZE)) == config.MAX_SIZE
     # The demo never offers a size above its max_size.
-    assert max(page_assets.size_choices(config.MAX_SIZE)) == config.MAX_SIZE
+    assert max(demo_html.size_choices(config.MAX_SIZE)) == config.MAX_SIZE
 
 
 def test_demo_offers_the_backends():
-    html = page_assets.render_demo(
+    html = demo_html.render_demo(
         demo_id="d", model_url="m/", runtime_url="r/", backends=["webgl", "wasm"], max_size=384, strength=1.0,
         trained=True, model_name="x", contents=[], styles=[], content=None, style=None)
     assert ('<select data-sanet-control="backend"' in html
