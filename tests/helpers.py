@@ -158,9 +158,10 @@ def requested_hosts(driver) -> set[str]:
 
 @functools.cache
 def default_stylizer():
-    from mkdocs_sanet import pipeline, weights
+    """The Python pipeline of the model a default site serves (the default compression too)."""
+    from mkdocs_sanet import compression, pipeline, weights
 
-    return pipeline.Stylizer(weights.resolve("default"))
+    return pipeline.Stylizer(weights.resolve("default"), compression.DEFAULT)
 
 
 def exif_jpeg(path, orientation: int = 6, size=(96, 64)):

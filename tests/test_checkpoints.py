@@ -89,7 +89,7 @@ def test_stylize_matches_original_pytorch(pth_folder, pair, reference):
 def test_cli_stylize_max_size_0(pth_folder, pair, reference, tmp_path):
     out = tmp_path / "out.png"
     result = run_cli("stylize", "--model", pth_folder, "--content", pair[0], "--style", pair[1],
-                     "--output", out, "--max-size", "0")
+                     "--output", out, "--max-size", "0", "--compression", "none")
     assert result.returncode == 0, result.stderr
     picture = np.asarray(Image.open(out), np.float32) / 255
     assert picture.shape == (96, 128, 3)
