@@ -90,7 +90,7 @@ def stylize(args) -> None:
             for name, image in images.items():
                 pipeline.check_multiple(image, f"{name} {paths[name]}")
         bundled.require_build_extra("stylizing with the Python pipeline")
-        out = pipeline.Stylizer(resolve(args.model), args.compression)(
+        out = pipeline.Stylizer(resolve(args.model), args.compression, args.cache_dir / "compressed")(
             images["content"], images["style"], args.strength, pad_images=args.max_size != 0,
             style2=images.get("style2"), mix=mix, mask=mask, passes=args.passes, keep_colors=args.keep_colors)
     except pipeline.ImageSizeError as error:
@@ -219,6 +219,8 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--mask", type=Path, help="a picture of the content's size: white takes the second style")
     s.add_argument("--keep-colors", action="store_true", help="keep the photo's colours (the result's luminance)")
     s.add_argument("--compression", default=compression.DEFAULT, help=COMPRESSION_HELP)
+    s.add_argument("--cache-dir", type=Path, default=Path(".cache/plugin/sanet"),
+                   help="where the compressed weights are kept between runs (the plugin's cache)")
     s.set_defaults(run=stylize)
     b = sub.add_parser("build-model", help="write the TF.js model (through the cache)")
     b.add_argument("--model", default="default")

@@ -33,10 +33,11 @@ def pictures() -> dict[str, np.ndarray]:
 
 
 @pytest.fixture(scope="module")
-def stylizer():
-    from mkdocs_sanet import weights
+def stylizer(model_cache):
+    """The Python pipeline of the model a default site serves (the default compression too)."""
+    from mkdocs_sanet import compression, weights
 
-    return pipeline.Stylizer(weights.resolve("default"))
+    return pipeline.Stylizer(weights.resolve("default"), compression.DEFAULT, model_cache / "compressed")
 
 
 # The modes: keyword arguments of pipeline.Stylizer and of the API's stylize (mask and style2 by name).
@@ -124,11 +125,11 @@ def run_cli(capsys, *args) -> tuple[int, str]:
     (["--keep-colors"], "keep-colors"),
     (["--passes", "2", "--style", "{style2}", "--mask", "{mask}", "--keep-colors", "--strength", "0.6"], "all"),
 ])
-def test_cli_matches_the_pipeline(capsys, tmp_path, files, pictures, stylizer, flags, mode):
+def test_cli_matches_the_pipeline(capsys, tmp_path, files, pictures, stylizer, flags, mode, model_cache):
     output = tmp_path / "out.png"
     flags = [flag.format(**files) for flag in flags]
     code, err = run_cli(capsys, "--content", files["content"], "--style", files["style"], *flags,
-                        "--output", output)
+                        "--output", output, "--cache-dir", model_cache)
     assert code == 0, err
     expected = pipeline.to_uint8(stylizer(pictures["content"], pictures["style"],
                                           **python_options(MODES[mode], pictures)))
