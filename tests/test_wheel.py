@@ -134,12 +134,13 @@ def test_site_builds_from_the_package_alone(light_site):
 
 
 @pytest.fixture(scope="module")
-def reference(light_site):
-    """The full install's Python pipeline (this venv, with TensorFlow) on the same pictures."""
-    from mkdocs_sanet import pipeline, weights
+def reference(light_site, model_cache):
+    """The full install's Python pipeline (this venv, with TensorFlow) on the same pictures, with
+    the default compression as the package's model."""
+    from mkdocs_sanet import compression, pipeline, weights
 
     root, _, _ = light_site
-    stylizer = pipeline.Stylizer(weights.resolve("default"))
+    stylizer = pipeline.Stylizer(weights.resolve("default"), compression.DEFAULT, model_cache / "compressed")
     content, style = (pipeline.load_image(root / "docs" / "images" / name, 0) for name in ("photo.png", "painting.png"))
     return pipeline.to_uint8(stylizer(content, style, 1.0))
 
