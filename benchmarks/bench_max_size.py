@@ -19,7 +19,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
-from helpers import mkdocs_build, start_chromium, start_server, write_site  # noqa: E402
+from helpers import PICTURE_JS, mkdocs_build, start_chromium, start_server, write_site  # noqa: E402
 from mkdocs_sanet import cache, weights  # noqa: E402
 
 # The run is started here and polled, since one run can outlast Selenium's 120 s command timeout.
@@ -29,17 +29,7 @@ window.benchResult = null;
 (async () => {
   await sanet.loadRuntime(runtimeUrl, ["wasm"]);
   const model = await sanet.load(modelUrl);
-  const picture = (seed) => {
-    const canvas = document.createElement("canvas");
-    canvas.width = canvas.height = size;
-    const context = canvas.getContext("2d");
-    for (let i = 0; i < 40; i++) {
-      context.fillStyle = `hsl(${(seed * 97 + i * 37) % 360}, 60%, ${30 + (i * 13) % 50}%)`;
-      context.fillRect((i * 53) % size, (i * 89) % size, size / 3, size / 4);
-    }
-    return canvas;
-  };
-  const content = picture(1), style = picture(2);
+""" + PICTURE_JS + """  const content = picture(1), style = picture(2);
   const started = performance.now();
   const profile = await tf.profile(async () => {
     const out = await model.stylize(content, style);

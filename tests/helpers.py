@@ -124,6 +124,19 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
     return float("inf") if mse == 0 else 10 * np.log10(255.0**2 / mse)
 
 
+# JavaScript for a benchmark's test picture: picture(seed) -> a size x size canvas of coloured blocks.
+PICTURE_JS = """
+  const picture = (seed) => {
+    const canvas = document.createElement("canvas");
+    canvas.width = canvas.height = size;
+    const context = canvas.getContext("2d");
+    for (let i = 0; i < 40; i++) {
+      context.fillStyle = `hsl(${(seed * 97 + i * 37) % 360}, 60%, ${30 + (i * 13) % 50}%)`;
+      context.fillRect((i * 53) % size, (i * 89) % size, size / 3, size / 4);
+    }
+    return canvas;
+  };
+"""
 STYLIZE_TIMEOUT_S = 240
 
 
