@@ -24,9 +24,10 @@ from pathlib import Path
 import numpy as np
 
 from . import architecture, bundled, compression, page_assets
-from .cache import Cache, CacheError, model_key
+from .builder import BuildError, ModelBuild
+from .cache import Cache, CacheError
 from .checkpoints import CheckpointError
-from .export import QUANTIZATIONS, ExportError
+from .export import QUANTIZATIONS
 from .weights import WeightsError, resolve
 
 COMPRESSION_HELP = f"a preset ({', '.join(compression.PRESETS)}) and/or key=value items; default {compression.DEFAULT}"
@@ -102,30 +103,13 @@ def stylize(args) -> None:
 
 def model_entry(model: str, quantization: str, cache_dir: Path, setting: str) -> tuple[Path, str]:
     """The TF.js model's folder in the cache (checked, and built there first if missing or
-    damaged: from the model the package carries, else with TensorFlow), and its key."""
-    from .export import SIGNATURES, export
-
-    source = resolve(model)
-    cache = Cache(cache_dir)
-    compression.channels(compression.parse(setting), source.encoder)  # a bad setting fails here
-    key = model_key(source, quantization, setting)
+    damaged: see builder.ModelBuild), and its key."""
+    build = ModelBuild(resolve(model), quantization, setting, Cache(cache_dir),
+                       warn=lambda message: print(f"warning: {message}", file=sys.stderr))
     try:
-        entry = cache.get(key, SIGNATURES, warn=lambda message: print(f"warning: {message}", file=sys.stderr))
-        if entry is None:
-            prebuilt = bundled.prebuilt_model(key)
-            if prebuilt is not None:
-                def build(folder):
-                    page_assets.copy_tree(prebuilt, folder)
-            else:
-                bundled.require_build_extra(f"building the model '{source.name}' ({quantization}, compression: {setting})")
-
-                def build(folder):
-                    export(source, folder, quantization, log=lambda m: print(m, file=sys.stderr), compression=setting,
-                           compressed_cache=cache.root / "compressed")
-            entry = cache.put(key, build, SIGNATURES)
+        return build.entry(), build.key
     except CacheError as error:
         raise InputError(f"--cache-dir: {error}") from None
-    return entry, key
 
 
 def build_model(args) -> None:
@@ -250,7 +234,7 @@ def main(argv=None) -> int:
     args = parser().parse_args(argv)
     try:
         args.run(args)
-    except (InputError, WeightsError, CheckpointError, ExportError, bundled.BuildExtraMissing,
+    except (InputError, WeightsError, CheckpointError, BuildError, bundled.BuildExtraMissing,
             compression.CompressionError) as error:
         print(f"mkdocs-sanet: error: {error}", file=sys.stderr)
         return 2

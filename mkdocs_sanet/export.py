@@ -17,7 +17,7 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from . import architecture, compression as compression_mod, weights as weights_mod  # noqa: E402
-from .cache import MANIFEST, _version  # noqa: E402
+from .cache import MANIFEST, _version, model_key  # noqa: E402
 
 SIGNATURES = ("encode", "transform", "decode")
 # Which architecture part's weights each graph holds.
@@ -132,19 +132,24 @@ def export(source: weights_mod.ModelSource, out_dir: Path, quantization: str = "
 
 
 def main(argv=None) -> int:
+    """The child process of builder.ModelBuild: it builds the source it is handed, and refuses
+    when those weights no longer give the key it was asked for (they changed meanwhile)."""
     parser = argparse.ArgumentParser(prog="python -m mkdocs_sanet.export")
-    parser.add_argument("--model", default="default")
-    parser.add_argument("--base-dir", default=".")
+    parser.add_argument("--source", required=True, help="the resolved model source, as JSON")
+    parser.add_argument("--key", required=True, help="the cache key of the model to build")
     parser.add_argument("--quantization", default="float16", choices=QUANTIZATIONS)
     parser.add_argument("--compression", default="none")
     parser.add_argument("--output", required=True, type=Path)
     parser.add_argument("--compressed-cache", type=Path, help="where compressed weights are kept between builds")
     args = parser.parse_args(argv)
     try:
-        source = weights_mod.resolve(args.model, Path(args.base_dir))
+        source = weights_mod.ModelSource.from_json(args.source)
+        if model_key(source, args.quantization, args.compression) != args.key:
+            raise ExportError(f"the weights of '{source.name}' ({', '.join(map(str, source.files))}) "
+                              "changed while the model was being built: build again")
         export(source, args.output, args.quantization, log=lambda m: print(m, file=sys.stderr, flush=True),
                compression=args.compression, compressed_cache=args.compressed_cache)
-    except (weights_mod.WeightsError, ExportError, compression_mod.CompressionError) as error:
+    except (weights_mod.WeightsError, ExportError, compression_mod.CompressionError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     return 0

@@ -1,10 +1,15 @@
 """The files a site (or an export) serves itself: the TF.js runtime, the plugin's JS and CSS,
-the preset pictures; copied, never linked. The demo's HTML is in demo_html.py."""
+the preset pictures; copied, never linked. The demo's HTML is in demo_html.py.
+
+In a MkDocs site they are `SiteAsset`s, MkDocs `File`s that the plugin adds to the build's files:
+MkDocs copies them with the site's other static files, and other plugins see them."""
 
 from __future__ import annotations
 
 import shutil
 from pathlib import Path
+
+from mkdocs.structure.files import File
 
 from .weights import MODEL_ASSETS
 
@@ -93,3 +98,23 @@ def copy_files(files: dict[str, Path], target: Path) -> None:
         copy_file(source, target / name)
 
 
+
+
+class SiteAsset(File):
+    """A file of the plugin's in the site: never a page (presets/README.md included), copied by
+    copy_file above (a copy, never a link; unchanged ones left alone)."""
+
+    def is_documentation_page(self) -> bool:
+        return False
+
+    def is_static_page(self) -> bool:
+        return False
+
+    def copy_file(self, dirty: bool = False) -> None:
+        copy_file(Path(self.abs_src_path), Path(self.abs_dest_path))
+
+
+def site_files(assets: dict[str, Path], config) -> list[File]:
+    """The assets (by their path under SITE_FOLDER) as MkDocs files of the site."""
+    return [SiteAsset.generated(config, f"{SITE_FOLDER}/{name}", abs_src_path=str(path))
+            for name, path in assets.items()]

@@ -21,9 +21,8 @@ import tempfile
 from pathlib import Path
 
 from . import bundled, compression, page_assets, weights
-from .cache import _version
-from .cli import InputError
-from .export import ExportError
+from .builder import BuildError, ModelBuild
+from .cache import Cache, CacheError, _version
 
 ROOT = bundled.PACKAGE.parent
 QUANTIZATION = "float16"
@@ -54,11 +53,10 @@ def vendor(runtime_dir: Path, target: Path) -> int:
 
 def prebuild(cache_dir: Path, target: Path) -> dict:
     """The default model converted (from the cache, or built into it), and release.json."""
-    from .cli import model_entry
-
     source = weights.resolve("default")
-    # The plugin's defaults (quantization, compression), built as build-model builds.
-    entry, key = model_entry("default", QUANTIZATION, cache_dir, compression.DEFAULT)
+    # The plugin's defaults (quantization, compression), by the builder that the plugin and the CLI use.
+    build = ModelBuild(source, QUANTIZATION, compression.DEFAULT, Cache(cache_dir))
+    entry, key = build.entry(), build.key
     shutil.copytree(entry, target / key)
     info = {"key": key, "quantization": QUANTIZATION, "compression": compression.DEFAULT, "model": source.name, "trained": source.trained,
             "fingerprint": source.fingerprint(),
@@ -104,7 +102,7 @@ def main(argv=None) -> int:
     try:
         wheel = build_wheel(args.out, args.cache, args.runtime_dir)
     except (ReleaseError, page_assets.RuntimeMissing, weights.WeightsError, bundled.BuildExtraMissing,
-            subprocess.CalledProcessError, InputError, ExportError) as error:
+            subprocess.CalledProcessError, CacheError, BuildError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     print(f"{wheel} ({wheel.stat().st_size / 1e6:.1f} MB)")

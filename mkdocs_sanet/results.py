@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .bundled import require_build_extra
+from .weights import ModelSource
 
 
 @dataclass(frozen=True)
@@ -31,9 +32,10 @@ class Job:
         return digest.hexdigest()[:32]
 
 
-def ensure(jobs: list[Job], model: str, base_dir: Path, model_key: str, root: Path,
+def ensure(jobs: list[Job], source: ModelSource, model_key: str, root: Path,
            compression: str = "none") -> tuple[dict[Job, Path], int]:
-    """The cached PNG of every job, computing the missing ones; and how many were computed."""
+    """The cached PNG of every job, computing the missing ones with the model the site serves
+    (its resolved source, handed to the child); and how many were computed."""
     root.mkdir(parents=True, exist_ok=True)
     paths = {job: root / f"{job.key(model_key)}.png" for job in jobs}
     missing = [job for job, path in paths.items() if not path.is_file()]
@@ -41,8 +43,8 @@ def ensure(jobs: list[Job], model: str, base_dir: Path, model_key: str, root: Pa
         require_build_extra("computing a results grid")
         spec = [{"content": str(j.content), "style": str(j.style), "size": j.size, "strength": j.strength,
                  "output": str(paths[j])} for j in missing]
-        result = subprocess.run([sys.executable, "-m", "mkdocs_sanet.results", "--model", model,
-                                 "--base-dir", str(base_dir), "--compression", compression,
+        result = subprocess.run([sys.executable, "-m", "mkdocs_sanet.results", "--source", source.to_json(),
+                                 "--compression", compression,
                                  "--compressed-cache", str(root.parent / "compressed")],
                                 input=json.dumps(spec), capture_output=True, text=True)
         if result.returncode != 0:
@@ -54,15 +56,14 @@ def ensure(jobs: list[Job], model: str, base_dir: Path, model_key: str, root: Pa
 def main(argv=None) -> int:
     """Reads the jobs as JSON on stdin and writes each PNG."""
     parser = argparse.ArgumentParser(prog="python -m mkdocs_sanet.results")
-    parser.add_argument("--model", default="default")
-    parser.add_argument("--base-dir", default=".")
+    parser.add_argument("--source", required=True, help="the resolved model source, as JSON")
     parser.add_argument("--compression", default="none")
     parser.add_argument("--compressed-cache", type=Path, default=None)
     args = parser.parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     from PIL import Image
 
-    from . import pipeline, weights
+    from . import pipeline
 
     jobs = json.load(sys.stdin)
     pictures = []
@@ -75,7 +76,7 @@ def main(argv=None) -> int:
             print(f"{job['content']} with {job['style']}: {error}", file=sys.stderr)
             return 1
         pictures.append(pair)
-    stylizer = pipeline.Stylizer(weights.resolve(args.model, Path(args.base_dir)), args.compression,
+    stylizer = pipeline.Stylizer(ModelSource.from_json(args.source), args.compression,
                                 args.compressed_cache)
     for job, (content, style) in zip(jobs, pictures):
         out = stylizer(content, style, job["strength"])

