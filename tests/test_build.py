@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -79,3 +80,37 @@ def test_pages_and_assets(tmp_path, model_cache):
     injected = demo[demo.index('class="sanet-demo"'):demo.index('sanet-demo.js"></script>')]
     assert not re.search(r'(src|href)="(https?:)?//', injected), \
         "the demo refers to another host"
+
+
+HOOK = '''
+import json
+from pathlib import Path
+
+from mkdocs.plugins import event_priority
+
+
+@event_priority(-100)  # after the sanet plugin's on_env
+def on_env(env, config, files):
+    names = {f.src_uri: [f.is_documentation_page(), f.url] for f in files if f.src_uri.startswith("assets/sanet/")}
+    Path(config.config_file_path).with_name("files.json").write_text(json.dumps(names))
+'''
+
+
+def test_assets_are_mkdocs_files(tmp_path, model_cache):
+    """What the pages load joins MkDocs' files (other plugins and hooks see it), none of it a page;
+    the site holds copies."""
+    config = write_site(tmp_path / "project", model_cache, {
+        "index.md": "# Demo\n\n<% sanet_demo %>\n\n<% figure src=\"cat.jpg\" caption=\"A cat\" %>\n",
+    }, images={"cat.jpg": PRESETS / "content-cat.jpg"})
+    (config.parent / "hook.py").write_text(HOOK)
+    config.write_text(config.read_text() + "hooks:\n  - hook.py\n")
+    mkdocs_build(config)
+    files = json.loads((config.parent / "files.json").read_text())
+    site = config.parent / "site"
+    key = re.search(r'data-sanet-model="assets/sanet/models/([0-9a-f]+)/"', (site / "index.html").read_text()).group(1)
+    for name in ("tfjs/tf-core.min.js", "sanet-demo.js", "sanet-article.css", "presets/README.md",
+                 f"models/{key}/manifest.json", f"models/{key}/encode/model.json"):
+        assert files[f"assets/sanet/{name}"] == [False, f"assets/sanet/{name}"], name
+        copy = site / "assets" / "sanet" / name
+        assert copy.is_file() and copy.stat().st_nlink == 1 and not copy.is_symlink(), name
+    assert not (site / "assets" / "sanet" / "presets" / "README" / "index.html").exists()
