@@ -340,3 +340,15 @@ def test_site_holds_copies(tmp_path, model_cache):
     before = {p: p.stat().st_ino for p in shipped}
     page_assets.copy_tree(model_cache / key, site / "models" / key)
     assert all(p.stat().st_ino == before[p] for p in (site / "models").rglob("*") if p.is_file())
+
+
+def test_export_child_refuses_weights_that_changed(tmp_path):
+    """The builder hands the child the resolved source and its key: weights that no longer give
+    that key (replaced during the build) are refused, nothing is written."""
+    source = weights.resolve("default")
+    result = subprocess.run([sys.executable, "-m", "mkdocs_sanet.export", "--source", source.to_json(),
+                             "--key", "0" * 32, "--output", str(tmp_path / "out")], capture_output=True, text=True)
+    assert result.returncode == 2, result.stderr
+    assert f"error: the weights of '{source.name}'" in result.stderr
+    assert "changed while the model was being built: build again" in result.stderr
+    assert "Traceback" not in result.stderr and not (tmp_path / "out").exists()
