@@ -278,7 +278,8 @@ class SANetPlugin(BasePlugin[SANetConfig]):
             content=get_relative_url(a["content"].url, url) if "content" in a else None,
             style=get_relative_url(a["style"].url, url) if "style" in a else None,
             passes=a.get("passes", 1), style2=get_relative_url(a["style2"].url, url) if "style2" in a else None,
-            mix=a.get("mix", 0.5), keep_colors=a.get("keep_colors", False), webcam=a.get("webcam", True)) + script
+            mix=a.get("mix", 0.5), keep_colors=a.get("keep_colors", False), webcam=a.get("webcam", True),
+            service_worker=get_relative_url("sanet-sw.js", url) if self.config.threads else None) + script
 
     def _render_model_card(self) -> str:
         if self.serving and not self.model_future.done():
@@ -443,6 +444,8 @@ class SANetPlugin(BasePlugin[SANetConfig]):
             except page_assets.RuntimeMissing as error:
                 raise PluginError(f"mkdocs.yml: sanet: runtime_dir: {error}") from None
             page_assets.copy_files(files, site)
+            if self.config.threads:  # at the root: a service worker controls the pages below its folder
+                page_assets.copy_files(page_assets.ROOT_FILES, Path(config.site_dir))
             if not self.model_future.done() and not self.serving:
                 log.info(f"sanet: the pages are built; waiting for the model build "
                          f"(started {time.time() - self.build_started:.0f} s ago)…")

@@ -141,7 +141,9 @@ STYLIZE_TIMEOUT_S = 240
 
 
 def stylize(driver, demo_id: str) -> dict:
-    """Click Stylize in the demo and wait until it is done; return the canvas pixels and state."""
+    """Click Stylize in the demo and wait until it is done; return the canvas pixels and state.
+    Waits for the demo to be ready first: on a first visit its page may reload once (sanet-sw.js)."""
+    WebDriverWait(driver, 60).until(lambda d: d.find_elements(By.CSS_SELECTOR, f"#{demo_id}[data-sanet-ready]"))
     driver.execute_script("document.getElementById(arguments[0]).dataset.sanetState = 'clicked';", demo_id)
     button = driver.find_element(By.CSS_SELECTOR, f"#{demo_id} .sanet-demo__run")
     driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", button)
