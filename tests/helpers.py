@@ -49,8 +49,12 @@ def save_png(source: Path, target: Path, size: tuple[int, int]) -> Path:
 
 
 def write_site(root: Path, cache_dir: Path, pages: dict[str, str], plugin_options: str = "",
-               images: dict[str, Path] | None = None, site_url: str = "https://example.org/") -> Path:
-    """A small MkDocs project using the plugin (material, instant navigation)."""
+               images: dict[str, Path] | None = None, site_url: str = "https://example.org/",
+               threads: bool = False) -> Path:
+    """A small MkDocs project using the plugin (material, instant navigation). threads: the
+    plugin's option, off unless asked for: on, a demo page reloads once on its first visit (the
+    service worker, see test_threads.py), which would cut short a script run right after loading
+    it; and the benchmarks time one thread unless they say otherwise."""
     docs = root / "docs"
     docs.mkdir(parents=True, exist_ok=True)
     for name, text in pages.items():
@@ -77,6 +81,7 @@ def write_site(root: Path, cache_dir: Path, pages: dict[str, str], plugin_option
           - sanet:
               cache_dir: {cache_dir}
               runtime_dir: {ROOT / 'node_modules'}
+              threads: {'true' if threads else 'false'}
         """) + options + "\n")
     return root / "mkdocs.yml"
 

@@ -15,7 +15,8 @@ from selenium.webdriver.support.ui import WebDriverWait
 
 from helpers import DEMO_MAX_SIZE, ROOT, canvas_rgb, mkdocs_build, psnr, start_chromium, stylize, write_site
 
-pytestmark = [pytest.mark.browser, pytest.mark.slow]
+pytestmark = pytest.mark.slow
+browser = pytest.mark.browser
 
 DEMO = f'<% sanet_demo content="images/photo.png" style="images/painting.png" max_size="{DEMO_MAX_SIZE}" %>'
 # The demo page's state once it is ready: isolation, the service worker, the cross-origin picture.
@@ -51,7 +52,7 @@ def build(root, model_cache, demo_images, serve, elsewhere, threads: bool) -> st
     config = write_site(root, model_cache, {
         "index.md": "# Home\n\nNo demo here. [To the demo](demo.md)\n",
         "demo.md": f'# Demo\n\n{DEMO}\n\n<img id="elsewhere" src="{elsewhere}" alt="from another origin">\n',
-    }, plugin_options=f"backends: [wasm]\nthreads: {'true' if threads else 'false'}", images=demo_images, site_url=url)
+    }, plugin_options="backends: [wasm]", images=demo_images, site_url=url, threads=threads)
     mkdocs_build(config)
     assert (root / "site" / "sanet-sw.js").is_file() == threads
     assert ('service-worker="../sanet-sw.js"' in (root / "site" / "demo" / "index.html").read_text()) == threads
@@ -100,6 +101,22 @@ def one_thread(one_thread_site) -> dict:
     return {"state": state, "result": result, "registrations": registrations, "has_attribute": has_attribute}
 
 
+def test_worker_at_the_root_only_with_a_demo(tmp_path, model_cache):
+    """The worker is written at the site's root and each demo names it relative to its page;
+    a site without a demo gets no worker."""
+    config = write_site(tmp_path / "demo", model_cache, {
+        "index.md": "# Home\n", "a/b/deep.md": "# Deep\n\n<% sanet_demo %>\n"}, threads=True)
+    mkdocs_build(config)
+    site = config.parent / "site"
+    assert (site / "sanet-sw.js").read_bytes() == (ROOT / "mkdocs_sanet" / "static" / "sanet-sw.js").read_bytes()
+    assert 'service-worker="../../../sanet-sw.js"' in (site / "a" / "b" / "deep" / "index.html").read_text()
+    assert "service-worker" not in (site / "index.html").read_text()
+    config = write_site(tmp_path / "plain", model_cache, {"index.md": "# Home\n"}, threads=True)
+    mkdocs_build(config)
+    assert not (config.parent / "site" / "sanet-sw.js").exists()
+
+
+@browser
 def test_threads_off_registers_nothing_and_runs_one_thread(one_thread):
     assert one_thread["registrations"] == 0
     assert not one_thread["has_attribute"]
@@ -110,6 +127,7 @@ def test_threads_off_registers_nothing_and_runs_one_thread(one_thread):
     assert canvas_rgb(one_thread["result"]).std() > 5
 
 
+@browser
 def test_demo_page_gets_threads_and_the_same_picture(fresh_browser, threads_site, one_thread):
     state = ready(fresh_browser, threads_site + "demo/")
     # The first visit registered the worker and reloaded once, before the demo was ready.
@@ -129,6 +147,7 @@ def test_demo_page_gets_threads_and_the_same_picture(fresh_browser, threads_site
     assert fresh_browser.execute_script("return performance.getEntriesByType('navigation')[0].type") == "navigate"
 
 
+@browser
 def test_page_without_demo_is_not_isolated(fresh_browser, threads_site):
     assert ready(fresh_browser, threads_site + "demo/")["isolated"]
     fresh_browser.get(threads_site)
@@ -154,6 +173,7 @@ POST = """\
 """
 
 
+@browser
 def test_export_page_gets_threads_with_the_worker_at_the_root(fresh_browser, tmp_path, model_cache, serve):
     """An export at /static/sanet/, its sanet-sw.js copied to the site's root, as its README says."""
     result = subprocess.run([sys.executable, "-m", "mkdocs_sanet.cli", "export", str(tmp_path / "static" / "sanet"),

@@ -153,13 +153,13 @@
   /* Cross-origin isolation, for the WASM backend's threads, through the service worker
    * static/sanet-sw.js at `workerUrl` (it adds COOP and COEP to the pages with a demo in its
    * folder). Once per page: resolves to "" when the page is isolated, else why not (the demo then
-   * runs on one thread, as without it). A page becomes isolated when it is loaded through the
-   * worker. TF.js 4.22 then runs on half the logical cores (navigator.hardwareConcurrency / 2, at
-   * most 8): many CPUs have two logical cores per physical one. Reload policy: right after the worker's first registration the page reloads once,
-   * before its demos are ready, if it was loaded as itself (not by mkdocs-material's instant
-   * navigation), the reader has not clicked, typed or scrolled yet and this tab did not reload
-   * this page for it before (sessionStorage: never a loop); otherwise threads come with the
-   * next visit. */
+   * runs on one thread, as without it). A page is isolated when it was loaded through the worker;
+   * TF.js 4.22 then runs on half the logical cores (navigator.hardwareConcurrency / 2, at most 8:
+   * many CPUs have two logical cores per physical one).
+   * Reload policy: right after the worker's first registration the page reloads once, before its
+   * demos are ready, if it was loaded as itself (not by mkdocs-material's instant navigation), the
+   * reader has not clicked, typed or scrolled yet, and this tab has not reloaded this page for it
+   * before (sessionStorage: never a loop); otherwise threads come with the next visit. */
   function isolate(workerUrl) {
     if (!isolation) isolation = isolateOnce(workerUrl).catch((error) => `the service worker failed (${error.message})`);
     return isolation;
@@ -185,7 +185,7 @@
     }
     const navigation = performance.getEntriesByType("navigation")[0];
     const ownLoad = !navigation || navigation.name.split("#")[0] === location.href.split("#")[0];
-    if (!ownLoad) return "the page was opened from another one without a reload: threads after a reload";
+    if (!ownLoad) return "the page was opened by instant navigation: threads from the next full load";
     if (controlled) return "the browser did not isolate the page (it may not support Cross-Origin-Embedder-Policy: credentialless)";
     const next = "threads from the next visit (the service worker was just installed)";
     const key = RELOADED + location.pathname;
