@@ -155,6 +155,14 @@ def test_page_without_demo_is_not_isolated(fresh_browser, threads_site):
     # The worker serves the page (it controls the whole site) and leaves it as it was.
     assert state["controlled"] and not state["isolated"]
     assert fresh_browser.execute_script("return document.title").startswith("sanet test site")
+    # A redirect passes through as it came (the server's /demo -> /demo/), and the page it leads to is isolated.
+    fresh_browser.get(threads_site + "demo")
+    assert fresh_browser.current_url == threads_site + "demo/"
+    assert fresh_browser.execute_script("return crossOriginIsolated")
+    # An error page passes through too.
+    fresh_browser.get(threads_site + "missing/")
+    assert fresh_browser.execute_script("return !crossOriginIsolated && !!navigator.serviceWorker.controller")
+    assert "404" in fresh_browser.page_source or "not found" in fresh_browser.page_source.lower()
 
 
 POST = """\
