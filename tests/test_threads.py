@@ -198,3 +198,18 @@ def test_export_page_gets_threads_with_the_worker_at_the_root(fresh_browser, tmp
     result = run(fresh_browser, "plain")
     assert result["threads"] == CORES // 2
     assert canvas_rgb(result).std() > 5
+
+
+@browser
+def test_a_worker_that_cannot_be_registered_leaves_one_thread(fresh_browser, tmp_path, model_cache, serve):
+    """A wrong service-worker URL: the demo gets ready as without it, and says why (no model run)."""
+    result = subprocess.run([sys.executable, "-m", "mkdocs_sanet.cli", "export", str(tmp_path / "static" / "sanet"),
+                             "--cache-dir", str(model_cache), "--runtime-dir", str(ROOT / "node_modules")],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-3000:]
+    (tmp_path / "blog").mkdir()
+    (tmp_path / "blog" / "post.html").write_text(textwrap.dedent(POST).replace("/sanet-sw.js", "/missing-sw.js"))
+    state = ready(fresh_browser, serve(tmp_path) + "blog/post.html")
+    assert (state["isolated"], state["controlled"], state["reloads"]) == (False, False, [])
+    assert state["note"].startswith("the service worker could not be registered ("), state["note"]
+    assert fresh_browser.find_element(By.CSS_SELECTOR, "#plain .sanet-demo__run").is_enabled()
