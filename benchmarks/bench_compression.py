@@ -1,6 +1,7 @@
 """One row per compression setting: bytes, parameters, GFLOPs, fidelity, browser speed.
 
     .venv/bin/python benchmarks/bench_compression.py [--settings none light fast ...] [--browser] [--runs N]
+        [--threads [--cores N]]
 
 - bytes and parameters: the built TF.js model's manifest (float16, uint8 where the setting says)
 - GFLOPs for a 512x512 content and style (the style shrunk as the setting says)
@@ -9,6 +10,11 @@
   and the relative error (|a - b| / |a|) of the encoder's relu4_1 and relu5_1 on those pictures
 - with --browser: headless Chromium, WASM backend, median of N runs at 256 and 512, and the
   original architecture (VGG19, float32) at 512 in the same session, as bench_model.py does
+  (these sites are built with `threads: false`, as helpers.write_site does by default: one thread)
+- with --threads (implies --browser): the same at 512 on a site built with `threads: true`, made
+  cross-origin isolated by its service worker (sanet-sw.js), so that the WASM backend runs on
+  several threads: TF.js 4.22 takes half the logical cores the browser reports (at most 8);
+  --cores N makes Chromium report N instead (this machine's 2 cores report 2: one thread)
 """
 
 from __future__ import annotations
@@ -27,6 +33,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
 from bench_model import browser_figures  # noqa: E402
+from selenium.common.exceptions import WebDriverException  # noqa: E402
+from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 from helpers import PRESETS, SHARED_PAINTINGS, mkdocs_build, start_chromium, start_server, write_site  # noqa: E402
 from mkdocs_sanet import architecture, cache, compression, pipeline, weights  # noqa: E402
 
@@ -59,12 +67,32 @@ def fidelity(source, setting: str, reference: dict) -> dict:
             "relu4_1_photo": errors["relu4_1"][0], "relu5_1_photo": errors["relu5_1"][0]}
 
 
+DEMO = {"index.md": "# Demo\n\n<% sanet_demo %>\n"}
+
+
+def threaded_figures(driver, base_url: str, model_key: str, size: int, runs: int) -> dict:
+    """browser_figures on a page made cross-origin isolated by sanet-sw.js: the first visit
+    registers it and reloads once; the figures come from a later load, isolated from the start."""
+    driver.get(base_url)
+    WebDriverWait(driver, 60, ignored_exceptions=(WebDriverException,)).until(lambda d: d.execute_script(
+        "return crossOriginIsolated && !!document.querySelector('sanet-demo[data-sanet-ready]')"))
+    figures = browser_figures(driver, base_url, model_key, size, runs)
+    if not driver.execute_script("return crossOriginIsolated"):
+        raise RuntimeError(f"{base_url} is not cross-origin isolated: the service worker did not take it")
+    figures["threads"] = driver.execute_script("return tf.wasm.getThreadsCount()")
+    return figures
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--settings", nargs="+", default=["none", "light", "fast"])
     parser.add_argument("--browser", action="store_true", help="also time the WASM backend (slow)")
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--threads", action="store_true",
+                        help="also time WASM with threads at 512, the page isolated by sanet-sw.js (implies --browser)")
+    parser.add_argument("--cores", type=int, help="with --threads: the logical cores Chromium reports")
     args = parser.parse_args()
+    args.browser = args.browser or args.threads
     import tensorflow as tf
 
     source = weights.resolve("default")
@@ -76,12 +104,17 @@ def main() -> None:
                               for n in FEATURE_PICTURES]}
     rows = {}
     servers = []
-    for setting in args.settings:
-        server, url = start_server(work / setting.replace(" ", "_") / "site")
+
+    def site(folder: Path, options: str, threads: bool = False) -> str:
+        server, url = start_server(folder / "site")
         servers.append(server)
-        config = write_site(work / setting.replace(" ", "_"), cache_dir, {"index.md": "# Demo\n\n<% sanet_demo %>\n"},
-                            plugin_options=f"compression: {setting}\nbackends: [wasm]", site_url=url)
-        mkdocs_build(config)
+        mkdocs_build(write_site(folder, cache_dir, DEMO, plugin_options=options, site_url=url, threads=threads))
+        return url
+
+    for setting in args.settings:
+        folder = work / setting.replace(" ", "_")
+        url = site(folder, f"compression: {setting}\nbackends: [wasm]")
+        threaded_url = site(folder / "threads", f"compression: {setting}\nbackends: [wasm]", True) if args.threads else None
         key = cache.model_key(source, "float16", setting)
         manifest = json.loads((cache_dir / key / "manifest.json").read_text())
         parsed = compression.parse(setting)
@@ -89,47 +122,59 @@ def main() -> None:
         widths = compression.channels(parsed, source.encoder)
         flops = architecture.flops(source.encoder, 512, 512, widths, (style, style))
         rows[setting] = {"bytes": manifest["bytes"], "parameters": manifest["parameters"], "url": url, "key": key,
+                         "threaded_url": threaded_url,
                          "gflops": sum(flops.values()) / 1e9,
                          **(fidelity(source, setting, reference) if setting != "none" else
                             {"ssim": 1.0, "psnr": float("inf"), "relu4_1": 0.0, "relu5_1": 0.0})}
-        print(f"{setting}: {json.dumps({k: v for k, v in rows[setting].items() if k not in ('url', 'key')})}",
+        print(f"{setting}: {json.dumps({k: v for k, v in rows[setting].items() if 'url' not in k and k != 'key'})}",
               flush=True)
 
-    original = None
+    original = original_threaded = threads = None
     if args.browser:
         folder = work / "vgg19-float32"
         folder.mkdir()
         weights.save(folder / "weights.npz", weights.untrained("vgg19", 0, parts=architecture.PARTS), "vgg19")
-        server, url19 = start_server(work / "vgg19" / "site")
-        servers.append(server)
-        config = write_site(work / "vgg19", cache_dir, {"index.md": "# Demo\n\n<% sanet_demo %>\n"}, site_url=url19,
-                            plugin_options=f"model: {folder}\nquantization: none\ncompression: none\nbackends: [wasm]")
-        mkdocs_build(config)
+        options19 = f"model: {folder}\nquantization: none\ncompression: none\nbackends: [wasm]"
+        url19 = site(work / "vgg19", options19)
         key19 = cache.model_key(weights.resolve(str(folder)), "none", "none")
         driver = start_chromium()
+        if args.cores:
+            driver.execute_cdp_cmd("Emulation.setHardwareConcurrencyOverride", {"hardwareConcurrency": args.cores})
         try:
             original = statistics.median(browser_figures(driver, url19, key19, 512, args.runs)["seconds"])
             for row in rows.values():
                 for size in (256, 512):
                     row[f"wasm{size}"] = statistics.median(
                         browser_figures(driver, row["url"], row["key"], size, args.runs)["seconds"])
+            if args.threads:
+                figures = threaded_figures(driver, site(work / "vgg19" / "threads", options19, True), key19, 512, args.runs)
+                original_threaded, threads = statistics.median(figures["seconds"]), figures["threads"]
+                for row in rows.values():
+                    row["threaded512"] = statistics.median(
+                        threaded_figures(driver, row["threaded_url"], row["key"], 512, args.runs)["seconds"])
         finally:
             driver.quit()
     for server in servers:
         server.shutdown()
 
     print()
+    threaded_column = f"WASM 512 s, {threads} threads | " if args.threads else ""
     print("| setting | bytes | parameters | GFLOPs 512x512 | WASM 256 s | WASM 512 s | x faster than original | "
-          "SSIM | PSNR dB | relu4_1 err | relu5_1 err |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+          f"{threaded_column}SSIM | PSNR dB | relu4_1 err | relu5_1 err |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|" + ("---|" if args.threads else ""))
     for setting, row in rows.items():
         timed = "wasm512" in row
         print(f"| `{setting}` | {row['bytes']:,} | {row['parameters']:,} | {row['gflops']:.0f} | "
               f"{row['wasm256']:.2f} | {row['wasm512']:.2f} | {original / row['wasm512']:.1f} | " if timed else
               f"| `{setting}` | {row['bytes']:,} | {row['parameters']:,} | {row['gflops']:.0f} | - | - | - | ", end="")
+        if args.threads:
+            print(f"{row['threaded512']:.2f} | ", end="")
         print(f"{row['ssim']:.3f} | {row['psnr']:.1f} | {row['relu4_1']:.3f} | {row['relu5_1']:.3f} |")
     if original is not None:
         print(f"\noriginal architecture (VGG19, float32), WASM 512x512: median {original:.2f} s")
+    if original_threaded is not None:
+        print(f"the same with threads (the page isolated by sanet-sw.js): median {original_threaded:.2f} s "
+              f"on {threads} threads")
 
 
 if __name__ == "__main__":

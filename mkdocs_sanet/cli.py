@@ -121,7 +121,7 @@ def build_model(args) -> None:
 
 
 # What `export` writes besides what a demo loads (page_assets.demo_files) and the model.
-EXPORT_EXTRAS = {"README.md": "export-README.md", "index.html": "export-index.html"}
+EXPORT_EXTRAS = {"README.md": "export-README.md", "index.html": "export-index.html", "sanet-sw.js": "sanet-sw.js"}
 
 
 def export_folder(args) -> None:

@@ -75,3 +75,6 @@ class SANetConfig(base.Config):
     bibliography = c.Optional(c.Type(str))
     # Longest side of the pictures that <% sanet_results %> computes at build time.
     results_size = c.Type(int, default=256)
+    # WASM on several threads: sanet-sw.js at the site's root, a service worker that makes the pages
+    # with a demo cross-origin isolated (needs HTTPS or localhost). Off: no worker, one thread.
+    threads = c.Type(bool, default=True)

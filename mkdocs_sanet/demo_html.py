@@ -56,15 +56,17 @@ def render_demo(*, demo_id: str, model_url: str, runtime_url: str, backends: lis
                 strength: float, trained: bool, model_name: str, contents: list[Preset],
                 styles: list[Preset], content: str | None, style: str | None, passes: int = 1,
                 style2: str | None = None, mix: float = 0.5, keep_colors: bool = False,
-                webcam: bool = True) -> str:
+                webcam: bool = True, service_worker: str | None = None) -> str:
     """The <sanet-demo> element with its UI already in it, so that the page looks right and search
     can leave it out before the script (static/sanet-demo.js) upgrades it. The script renders the
-    same markup itself for an element written by hand (`render` there): keep the two alike."""
+    same markup itself for an element written by hand (`render` there): keep the two alike.
+    service_worker: static/sanet-sw.js's URL, relative to the page (WASM threads); None: no attempt."""
     e = html.escape
     sizes = "".join(
         f'<option value="{s}"{" selected" if s == max_size else ""}>{s} px</option>'
         for s in size_choices(max_size))
     engines = "".join(f'<option value="{b}">{BACKEND_LABELS[b]}</option>' for b in backends)
+    worker = f'service-worker="{e(service_worker)}" ' if service_worker else ""
     notice = "" if trained else (
         f'<p class="sanet-demo__notice"><strong>Untrained model.</strong> This demo runs '
         f'“{e(model_name)}”, whose attention and decoder weights are random: the pipeline works '
@@ -78,6 +80,7 @@ def render_demo(*, demo_id: str, model_url: str, runtime_url: str, backends: lis
         f'data-sanet-passes="{passes}" data-sanet-style2="{e(style2 or "")}" data-sanet-mix="{mix:g}" '
         f'data-sanet-keep-colors="{"true" if keep_colors else "false"}" '
         f'data-sanet-webcam="{"true" if webcam else "false"}" '
+        f'{worker}'
         f'data-sanet-state="idle" data-search-exclude>'
         f'{notice}'
         f'<div class="sanet-demo__pickers">'

@@ -74,6 +74,9 @@ def copy_tree(source: Path, target: Path) -> None:
 # The plugin's own browser files, by what a page uses.
 DEMO_FILES = ("sanet.js", "sanet-demo.js", "sanet-demo.css")
 ARTICLE_FILES = ("sanet-article.css", "sanet-article.js")
+# Served at the site's root, not in SITE_FOLDER: a service worker controls only the pages at or
+# below its own folder. sanet-sw.js makes the pages with a demo cross-origin isolated (WASM threads).
+ROOT_FILES = {"sanet-sw.js": STATIC / "sanet-sw.js"}
 
 
 def presets_by_role() -> dict[str, list[str]]:
@@ -115,6 +118,5 @@ class SiteAsset(File):
 
 
 def site_files(assets: dict[str, Path], config) -> list[File]:
-    """The assets (by their path under SITE_FOLDER) as MkDocs files of the site."""
-    return [SiteAsset.generated(config, f"{SITE_FOLDER}/{name}", abs_src_path=str(path))
-            for name, path in assets.items()]
+    """The assets (by their path in the site) as MkDocs files of the site."""
+    return [SiteAsset.generated(config, name, abs_src_path=str(path)) for name, path in assets.items()]

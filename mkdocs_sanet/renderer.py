@@ -227,7 +227,8 @@ class Renderer:
             content=get_relative_url(a["content"].url, url) if "content" in a else None,
             style=get_relative_url(a["style"].url, url) if "style" in a else None,
             passes=a.get("passes", 1), style2=get_relative_url(a["style2"].url, url) if "style2" in a else None,
-            mix=a.get("mix", 0.5), keep_colors=a.get("keep_colors", False), webcam=a.get("webcam", True)) + script
+            mix=a.get("mix", 0.5), keep_colors=a.get("keep_colors", False), webcam=a.get("webcam", True),
+            service_worker=get_relative_url("sanet-sw.js", url) if options.threads else None) + script
 
     def _model_card(self) -> str:
         if self._waiting():
@@ -275,8 +276,9 @@ class Renderer:
     # -- the site's files --------------------------------------------------------------------
 
     def site_assets(self, with_model: bool) -> dict[str, Path]:
-        """What the rendered pages load, by path under SITE_FOLDER: the demo's files (and the
-        model's, when `with_model`), the article's, the results grid's pictures, KaTeX's."""
+        """What the rendered pages load, by path in the site: under SITE_FOLDER the demo's files
+        (and the model's, when `with_model`), the article's, the results grid's pictures, KaTeX's;
+        at the root the service worker of WASM threads (it controls the pages below its folder)."""
         used = self.used()
         assets: dict[str, Path] = {}
         if "sanet_demo" in used:
@@ -296,4 +298,7 @@ class Renderer:
             katex = self.runtime_dir / "katex" / "dist"
             assets["katex/katex.min.css"] = katex / "katex.min.css"
             assets.update({f"katex/fonts/{font.name}": font for font in sorted((katex / "fonts").glob("*.woff2"))})
-        return assets
+        site = {f"{page_assets.SITE_FOLDER}/{name}": path for name, path in assets.items()}
+        if "sanet_demo" in used and self.options.threads:
+            site.update(page_assets.ROOT_FILES)
+        return site

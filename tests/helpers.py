@@ -49,8 +49,12 @@ def save_png(source: Path, target: Path, size: tuple[int, int]) -> Path:
 
 
 def write_site(root: Path, cache_dir: Path, pages: dict[str, str], plugin_options: str = "",
-               images: dict[str, Path] | None = None, site_url: str = "https://example.org/") -> Path:
-    """A small MkDocs project using the plugin (material, instant navigation)."""
+               images: dict[str, Path] | None = None, site_url: str = "https://example.org/",
+               threads: bool = False) -> Path:
+    """A small MkDocs project using the plugin (material, instant navigation). threads: the
+    plugin's option, off unless asked for: on, a demo page reloads once on its first visit (the
+    service worker, see test_threads.py), which would cut short a script run right after loading
+    it; and the benchmarks time one thread unless they say otherwise."""
     docs = root / "docs"
     docs.mkdir(parents=True, exist_ok=True)
     for name, text in pages.items():
@@ -77,6 +81,7 @@ def write_site(root: Path, cache_dir: Path, pages: dict[str, str], plugin_option
           - sanet:
               cache_dir: {cache_dir}
               runtime_dir: {ROOT / 'node_modules'}
+              threads: {'true' if threads else 'false'}
         """) + options + "\n")
     return root / "mkdocs.yml"
 
@@ -141,7 +146,9 @@ STYLIZE_TIMEOUT_S = 240
 
 
 def stylize(driver, demo_id: str) -> dict:
-    """Click Stylize in the demo and wait until it is done; return the canvas pixels and state."""
+    """Click Stylize in the demo and wait until it is done; return the canvas pixels and state.
+    Waits for the demo to be ready first: on a first visit its page may reload once (sanet-sw.js)."""
+    WebDriverWait(driver, 60).until(lambda d: d.find_elements(By.CSS_SELECTOR, f"#{demo_id}[data-sanet-ready]"))
     driver.execute_script("document.getElementById(arguments[0]).dataset.sanetState = 'clicked';", demo_id)
     button = driver.find_element(By.CSS_SELECTOR, f"#{demo_id} .sanet-demo__run")
     driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", button)

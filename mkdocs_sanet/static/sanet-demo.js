@@ -12,11 +12,15 @@
  *   max-size, strength, backends ("webgl,wasm": Auto's order)
  *   passes (1-3), style2-src (the second painting), mix (its share, 0-1), keep-colors, webcam
  *     ("true"/"false"): the reader options' defaults (data-sanet-passes, … on MkDocs pages)
+ *   service-worker        static/sanet-sw.js's URL: WASM on several threads (isolate below);
+ *                         the same attribute on MkDocs pages (the plugin's threads option)
  *
  * The MkDocs plugin renders the element with its UI in it (page_assets.render_demo) and its
  * settings in data-sanet-* attributes; the element wires up that markup, and renders the same
  * markup itself when there is none (render below). Its state is in data-sanet-state (idle,
- * loading, warming-up, running, done, error), data-sanet-backend and data-sanet-seconds.
+ * loading, warming-up, running, done, error), data-sanet-backend and data-sanet-seconds; after
+ * a WASM run data-sanet-threads, and with a service-worker attribute data-sanet-threads-note
+ * (why the page has one thread; "" when it is cross-origin isolated).
  *
  * mkdocs-material's instant navigation runs this script again on each page change: the element
  * is defined once, and the browser upgrades the elements of each new page.
@@ -130,9 +134,80 @@
     return canvas;
   }
 
-  /* "WASM (WebGL is software-rendered here)": the backend and why it was chosen. */
+  /* "WASM (WebGL is software-rendered here), 2 threads": the backend, why it was chosen, its threads. */
   function describe(backend, note) {
-    return `${LABELS[backend] || backend}${note ? ` (${note})` : ""}`;
+    const threads = sanet.threads(backend);
+    const count = threads ? `, ${threads} thread${threads === 1 ? "" : "s"}` : "";
+    return `${LABELS[backend] || backend}${note ? ` (${note})` : ""}${count}`;
+  }
+
+  // Whether the reader has clicked, typed or scrolled on this page since the script started.
+  let interacted = false;
+  for (const type of ["pointerdown", "keydown", "wheel", "touchstart"]) {
+    window.addEventListener(type, () => { interacted = true; }, {capture: true, passive: true});
+  }
+  const RELOADED = "sanet-sw-reloaded:";
+  const CONTROL_TIMEOUT_MS = 5000;
+  let isolation = null;
+
+  /* Cross-origin isolation, for the WASM backend's threads, through the service worker
+   * static/sanet-sw.js at `workerUrl` (it adds COOP and COEP to the pages with a demo in its
+   * folder). Once per page: resolves to "" when the page is isolated, else why not (the demo then
+   * runs on one thread, as without it). A page is isolated when it was loaded through the worker;
+   * TF.js 4.22 then runs on half the logical cores (navigator.hardwareConcurrency / 2, at most 8:
+   * many CPUs have two logical cores per physical one).
+   * Reload policy: right after the worker's first registration the page reloads once, before its
+   * demos are ready, if it was loaded as itself (not by mkdocs-material's instant navigation), the
+   * reader has not clicked, typed or scrolled yet, and this tab has not reloaded this page for it
+   * before (sessionStorage: never a loop); otherwise threads come with the next visit. */
+  function isolate(workerUrl) {
+    if (!isolation) isolation = isolateOnce(workerUrl).catch((error) => `the service worker failed (${error.message})`);
+    return isolation;
+  }
+
+  async function isolateOnce(workerUrl) {
+    const cores = navigator.hardwareConcurrency || 1;
+    if (window.crossOriginIsolated) {
+      return cores >= 4 ? "" : `TF.js runs on half of the logical cores, and this device reports ${cores}`;
+    }
+    if (!window.isSecureContext) return "threads need HTTPS: this page is not a secure context";
+    if (!("serviceWorker" in navigator)) return "this browser has no service workers";
+    const url = new URL(workerUrl, document.baseURI).href;
+    const scope = new URL("./", url).href;
+    const existing = await navigator.serviceWorker.getRegistration(scope);
+    const ours = existing && [existing.active, existing.waiting, existing.installing].some((w) => w && w.scriptURL === url);
+    if (existing && !ours) return "another service worker serves this page";
+    const controlled = Boolean(navigator.serviceWorker.controller);
+    try {
+      await navigator.serviceWorker.register(url, {scope});
+    } catch (error) {
+      return `the service worker could not be registered (${error.message})`;
+    }
+    const navigation = performance.getEntriesByType("navigation")[0];
+    const ownLoad = !navigation || navigation.name.split("#")[0] === location.href.split("#")[0];
+    if (!ownLoad) return "the page was opened by instant navigation: threads from the next full load";
+    if (controlled) return "the browser did not isolate the page (it may not support Cross-Origin-Embedder-Policy: credentialless)";
+    const next = "threads from the next visit (the service worker was just installed)";
+    const key = RELOADED + location.pathname;
+    try {
+      if (interacted || sessionStorage.getItem(key)) return next;
+      if (!(await controller())) return next;
+      if (interacted) return next;
+      sessionStorage.setItem(key, "1");
+    } catch (error) {
+      return next;  // no sessionStorage: no guard against a loop, so no reload
+    }
+    location.reload();
+    return new Promise(() => {});  // the page goes away
+  }
+
+  /* Whether a service worker controls the page, waiting a few seconds for the one just registered. */
+  function controller() {
+    if (navigator.serviceWorker.controller) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      navigator.serviceWorker.addEventListener("controllerchange", () => resolve(true), {once: true});
+      setTimeout(() => resolve(Boolean(navigator.serviceWorker.controller)), CONTROL_TIMEOUT_MS);
+    });
   }
 
   class SanetDemo extends HTMLElement {
@@ -155,6 +230,9 @@
 
     async start() {
       await api;
+      const worker = this.getAttribute("service-worker");
+      // Before the demo is ready: a reload (isolate) never interrupts a reader's run.
+      if (worker) this.dataset.sanetThreadsNote = await isolate(worker);
       if (!this.querySelector(".sanet-demo__run")) await this.render();
       this.setUp();
       this.dataset.sanetReady = "true";
@@ -585,6 +663,8 @@
           ({model, backend, note} = await this.prepareModel(choice));
           this.dataset.sanetBackend = backend;
           this.dataset.sanetBackendNote = note;
+          if (sanet.threads(backend)) this.dataset.sanetThreads = String(sanet.threads(backend));
+          else delete this.dataset.sanetThreads;
           const [content, style] = await Promise.all([
             imageCanvas(this.selected.content, maxSize), imageCanvas(this.selected.style, maxSize)]);
           const options = await this.stylizeOptions(content, maxSize);
@@ -631,6 +711,7 @@
       result.hidden = false;
       this.dataset.sanetSeconds = seconds.toFixed(3);
       timing.textContent = `${canvas.width}×${canvas.height} in ${seconds.toFixed(1)} s on ${backend}`;
+      timing.title = this.dataset.sanetThreads === "1" ? this.dataset.sanetThreadsNote || "" : "";
       canvas.toBlob((blob) => {
         if (this.downloadUrl) URL.revokeObjectURL(this.downloadUrl);
         this.downloadUrl = URL.createObjectURL(blob);

@@ -5,6 +5,7 @@
  *   const out = await model.stylize(contentCanvas, styleCanvas, {strength: 1, passes: 1, style2, mix: 0.5,
  *                                                                 mask, keepColors: false});  // tf.Tensor3D in [0, 1]
  *   const live = await sanet.startWebcam(model, canvas, styleCanvas, {size: 160, ...});  // live.stop()
+ *   sanet.threads("wasm")  // the WASM backend's threads: 1, or more on a cross-origin isolated page
  *
  * prepare loads the TF.js runtime, the model and makes a first small run. With choice "auto" it
  * passes over a backend that is software-rendered, lacks 32-bit float textures, does not start,
@@ -160,6 +161,17 @@
   /* The backend's name, as startRuntime. */
   async function loadRuntime(runtimeUrl, backends, choice = "auto") {
     return (await startRuntime(runtimeUrl, backends, choice)).backend;
+  }
+
+  /* How many threads the WASM backend runs on (more than 1 only on a cross-origin isolated page:
+   * TF.js then loads tfjs-backend-wasm-threaded-simd.wasm itself); null for another backend. */
+  function threads(backend) {
+    if (backend !== "wasm" || !window.tf || !tf.wasm) return null;
+    try {
+      return tf.wasm.getThreadsCount();
+    } catch (error) {
+      return null;  // not started yet
+    }
   }
 
   /* Whether a backend failed on this page after it was chosen (a lost context). */
@@ -518,5 +530,5 @@
     return live;
   }
 
-  window.sanet = {prepare, loadRuntime, load, manifest, failed, fitSize, loadScript, startWebcam, BACKGROUND, LABELS};
+  window.sanet = {prepare, loadRuntime, load, manifest, failed, threads, fitSize, loadScript, startWebcam, BACKGROUND, LABELS};
 })();
