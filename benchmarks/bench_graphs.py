@@ -29,7 +29,8 @@ const [modelUrl, runtimeUrl, size, done] = arguments;
   await sanet.loadRuntime(runtimeUrl, ["wasm"]);
   const model = await sanet.load(modelUrl);
   await model.warmUp();
-""" + PICTURE_JS + """  const image = (seed) => tf.tidy(() => tf.div(tf.cast(tf.browser.fromPixels(picture(seed)), "float32"), 255));
+""" + PICTURE_JS + """  const image = (seed) =>
+    tf.tidy(() => tf.div(tf.cast(tf.browser.fromPixels(picture(seed)), "float32"), 255));
   const content = image(1), style = model.shrinkStyle(image(2));
   window.benchGraphs = async () => {
     const seconds = {};

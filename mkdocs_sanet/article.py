@@ -69,10 +69,11 @@ def _encoder_lines(encoder: str, widths: arch.Channels) -> list[str]:
 
 def _decoder_widths(convs: list[arch.Conv]) -> str:
     """The decoder's output widths from 1/8 scale up, each once: "256 → 128 → 64 ch"."""
+    layers = {conv.name.removesuffix("/expand"): conv.cout for conv in convs}  # a factored conv: its 1x1's
     widths: list[int] = []
-    for conv in convs[:-1]:  # not the RGB output
-        if not conv.name.endswith("/expand") and (not widths or widths[-1] != conv.cout):
-            widths.append(conv.cout)
+    for width in list(layers.values())[:-1]:  # not the RGB output
+        if not widths or widths[-1] != width:
+            widths.append(width)
     return " → ".join(map(str, widths)) + " ch"
 
 
@@ -120,7 +121,8 @@ def architecture_svg(encoder: str, model_name: str, size: int = 512, compression
     named = preset if preset in compression_mod.PRESETS else None
     how = "" if setting.is_none else (f", compression {named}" if named else ", compressed")
     label = (f'<text x="585" y="285" class="s">transform: {_millions(counts["transform"])} parameters</text>'
-             f'<text x="490" y="12" class="s">{e(model_name)}{e(how)}: {sum(counts.values()):,} parameters in all</text>')
+             f'<text x="490" y="12" class="s">{e(model_name)}{e(how)}: {sum(counts.values()):,} '
+             'parameters in all</text>')
     if setting.is_none:
         compressed = ""
     else:
