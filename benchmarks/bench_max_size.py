@@ -1,6 +1,7 @@
 """The largest picture the browser can stylize: one run per size on the WASM backend.
 
-    .venv/bin/python benchmarks/bench_max_size.py [SIZE ...]      (default: 512 768 1024)
+    .venv/bin/python benchmarks/bench_max_size.py [SIZE ...] [--compression SETTING]
+                                                  (default: 512 768 1024, the default compression)
 
 Square content and style pictures (the largest area for a longest side), one run each, in
 ascending order on one page, in headless Chromium. Prints for each size the time, the peak
@@ -11,6 +12,7 @@ grows, so the figure after a size is what that size needed at most. The cap of `
 
 from __future__ import annotations
 
+import argparse
 import sys
 import tempfile
 import time
@@ -20,7 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
 from helpers import PICTURE_JS, mkdocs_build, start_chromium, start_server, write_site  # noqa: E402
-from mkdocs_sanet import cache, weights  # noqa: E402
+from mkdocs_sanet import cache, compression, weights  # noqa: E402
 
 # The run is started here and polled, since one run can outlast Selenium's 120 s command timeout.
 START = """
@@ -45,17 +47,22 @@ window.benchResult = null;
 
 
 def main() -> None:
-    sizes = [int(s) for s in sys.argv[1:]] or [512, 768, 1024]
+    parser = argparse.ArgumentParser()
+    parser.add_argument("sizes", nargs="*", type=int, default=[512, 768, 1024])
+    parser.add_argument("--compression", default=compression.DEFAULT, help="the model's compression setting "
+                        f"(default: {compression.DEFAULT}; none for the uncompressed model)")
+    args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="sanet-maxsize-"))
     server, base_url = start_server(work / "site" / "site")
     config = write_site(work / "site", work / "cache", {"index.md": "# Demo\n\n<% sanet_demo %>\n"},
-                        plugin_options="backends: [wasm]", site_url=base_url)
+                        plugin_options=f"backends: [wasm]\ncompression: {args.compression}", site_url=base_url)
     mkdocs_build(config)
-    key = cache.model_key(weights.resolve("default"), "float16")
+    key = cache.model_key(weights.resolve("default"), "float16", args.compression)
+    print(f"compression: {args.compression}", flush=True)
     driver = start_chromium()
     try:
         driver.get(base_url)
-        for size in sizes:
+        for size in args.sizes:
             driver.execute_script(START, f"assets/sanet/models/{key}/", "assets/sanet/tfjs/", size)
             started = time.time()
             while (result := driver.execute_script("return window.benchResult")) is None:

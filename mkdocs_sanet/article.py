@@ -53,25 +53,61 @@ def _arrow(x1, y1, x2, y2) -> str:
     return f'<path d="M{x1},{y1} L{x2},{y2}" class="a" marker-end="url(#sanet-arrow)"/>'
 
 
-def architecture_svg(encoder: str, model_name: str, size: int = 512) -> str:
-    """The model as a diagram: parts, feature shapes for a size x size input, parameters per part."""
+def _encoder_lines(encoder: str, widths: arch.Channels) -> list[str]:
+    """One line per encoder conv that the compression changed: its rank or its kept channels."""
+    lines = []
+    for layer in arch.ENCODERS[encoder].layers:
+        if not isinstance(layer, arch.Conv):
+            continue
+        name = f"encoder/{layer.name}"
+        if f"{name}/rank" in widths:
+            lines.append(f"{layer.name} rank {widths[name + '/rank']}/{widths.get(name, layer.cout)}")
+        elif name in widths:
+            lines.append(f"{layer.name} {widths[name]}/{layer.cout} ch")
+    return lines
+
+
+def _decoder_widths(convs: list[arch.Conv]) -> str:
+    """The decoder's output widths from 1/8 scale up, each once: "256 → 128 → 64 ch"."""
+    layers = {conv.name.removesuffix("/expand"): conv.cout for conv in convs}  # a factored conv: its 1x1's
+    widths: list[int] = []
+    for width in list(layers.values())[:-1]:  # not the RGB output
+        if not widths or widths[-1] != width:
+            widths.append(width)
+    return " → ".join(map(str, widths)) + " ch"
+
+
+def architecture_svg(encoder: str, model_name: str, size: int = 512, compression: str = "none") -> str:
+    """The model as a diagram: parts, feature shapes for a size x size input, parameters per part;
+    with a compression setting (the option's text), the compressed model's widths, ranks and counts."""
+    from . import compression as compression_mod
+
+    setting = compression_mod.parse(compression)
+    widths = compression_mod.channels(setting, encoder)
     enc = arch.ENCODERS[encoder]
-    counts = arch.parameter_counts(encoder)
-    shapes = arch.feature_shapes(encoder, size, size)
+    counts = arch.parameter_counts(encoder, widths)
+    shapes = arch.feature_shapes(encoder, size, size, widths)
+    part_convs = arch.part_convs(encoder, widths)
+    table = arch.conv_table(encoder, widths)
     r4, r5 = shapes["conv4_1"], shapes["conv5_1"]
     convs = len([layer for layer in enc.layers if isinstance(layer, arch.Conv)])
+    style = min(size, setting.style_max_size or size)
     name = "VGG16" if encoder == "vgg16" else "VGG19-normalised"
+    rank = table["transform/sanet4_1/f"].cout
+    attention = "1×1 f g h out" if rank == table["transform/sanet4_1/f"].cin else f"rank {rank}"
     boxes = [
         _Box(10, 30, 110, 50, "content", (f"{size}×{size}×3",), "io"),
-        _Box(10, 190, 110, 50, "style", (f"{size}×{size}×3",), "io"),
-        _Box(160, 20, 150, 230, f"encoder: {name}", (f"{convs} convs to relu5_1", "frozen, shared",
-                                                       f"{_millions(counts['encoder'])} parameters"), "enc"),
+        _Box(10, 190, 110, 50, "style", (f"{style}×{style}×3",) + (("shrunk",) if style < size else ()), "io"),
+        _Box(160, 20, 150, 230, f"encoder: {name}", (f"{convs} convs to relu5_1", *_encoder_lines(encoder, widths),
+                                                       "frozen, shared", f"{_millions(counts['encoder'])} parameters"),
+             "enc"),
         _Box(350, 30, 130, 50, "relu4_1", (f"{r4[0]}×{r4[1]}×{r4[2]}",), "feat"),
         _Box(350, 190, 130, 50, "relu5_1", (f"{r5[0]}×{r5[1]}×{r5[2]}",), "feat"),
-        _Box(520, 30, 130, 50, "SANet 4_1", ("attention, 1×1 f g h out",), "tr"),
+        _Box(520, 30, 130, 50, "SANet 4_1", (f"attention, {attention}",), "tr"),
         _Box(520, 190, 130, 50, "SANet 5_1", ("attention, then ↑×2",), "tr"),
-        _Box(520, 110, 130, 50, "add + merge", ("3×3 conv, 512 ch",), "tr"),
-        _Box(690, 90, 130, 90, "decoder", ("9 convs, 3 ↑×2", f"{_millions(counts['decoder'])} parameters"), "dec"),
+        _Box(520, 110, 130, 50, "add + merge", (f"3×3 conv, {table['transform/merge_conv'].cout} ch",), "tr"),
+        _Box(690, 90, 130, 90, "decoder", ("9 convs, 3 ↑×2", _decoder_widths(part_convs["decoder"]),
+                                           f"{_millions(counts['decoder'])} parameters"), "dec"),
         _Box(860, 110, 110, 50, "output", (f"{size}×{size}×3",), "io"),
     ]
     arrows = [
@@ -81,8 +117,19 @@ def architecture_svg(encoder: str, model_name: str, size: int = 512) -> str:
         _arrow(585, 80, 585, 108), _arrow(585, 190, 585, 162),
         _arrow(650, 135, 688, 135), _arrow(820, 135, 858, 135),
     ]
+    preset = compression.strip()
+    named = preset if preset in compression_mod.PRESETS else None
+    how = "" if setting.is_none else (f", compression {named}" if named else ", compressed")
     label = (f'<text x="585" y="285" class="s">transform: {_millions(counts["transform"])} parameters</text>'
-             f'<text x="490" y="12" class="s">{e(model_name)}: {sum(counts.values()):,} parameters in all</text>')
+             f'<text x="490" y="12" class="s">{e(model_name)}{e(how)}: {sum(counts.values()):,} '
+             'parameters in all</text>')
+    if setting.is_none:
+        compressed = ""
+    else:
+        what = f"the compression preset {named}" if named else f"the compression setting {preset}"
+        stored = f"; uint8 weights in the {', '.join(setting.uint8)}" if setting.uint8 else ""
+        compressed = (f" Compressed without retraining by {what}: factored convs show their rank / width, "
+                      f"pruned ones their kept / original channels{stored}.")
     return (
         f'<figure class="sanet-architecture"><svg viewBox="0 0 980 300" role="img" '
         f'aria-label="SANet architecture of {e(model_name)}" xmlns="http://www.w3.org/2000/svg">'
@@ -92,7 +139,7 @@ def architecture_svg(encoder: str, model_name: str, size: int = 512) -> str:
         + "".join(box.svg() for box in boxes) + "".join(arrows) + label +
         f'</svg><figcaption>The model this site serves, drawn from its definition: feature shapes for a '
         f'{size}×{size} input; encoder {counts["encoder"]:,}, transform {counts["transform"]:,}, decoder '
-        f'{counts["decoder"]:,} parameters.</figcaption></figure>')
+        f'{counts["decoder"]:,} parameters.{e(compressed)}</figcaption></figure>')
 
 
 def model_card(encoder: str, manifest: dict, model_name: str) -> str:

@@ -34,21 +34,28 @@ from . import architecture as arch
 from .weights import MODEL_ASSETS
 
 OPTION = "compression"
-# From a sensitivity scan (each conv compressed alone; relative error of relu4_1 and relu5_1 on
-# held-out pictures): pruning conv1_x or conv3_x to 3/8 of its channels costs 10-45 %, a rank of 3/8
-# about 5 %, and conv2_2 prunes to 1/4 for 1-3 %. So the encoder is factored, conv2_2 pruned; the
-# untrained decoder is pruned (a smaller decoder to train). Figures: benchmarks/README.md.
-def _encoder_ranks(fraction: float) -> str:
+# From sensitivity scans (benchmarks/scan_ranks.py: each encoder conv compressed alone; relative
+# error of relu4_1 and relu5_1 on held-out pictures): pruning conv1_x or conv3_x to 3/8 of its
+# channels costs 10-45 %, factoring it far less; conv2_2 prunes to 32 of 128 channels for 4 % (a
+# rank of 32 costs 13 %). The early convs cost the most error per GFLOP saved: conv1_2 at rank 16
+# costs 15 %, at 24 4 %; conv2_1 at 32 costs 21 %, at 48 7 %. So `fast` gives them those ranks and
+# takes the GFLOPs back from conv3_2, conv3_3 (rank 32), conv4_2 and conv4_3 (rank 64): the same
+# relu4_1 error as a quarter of every width, a lower relu5_1 error, 44.5 encoder GFLOPs instead of
+# 51.2. The untrained merge conv and decoder are pruned (smaller ones to train). Figures:
+# benchmarks/README.md.
+def _encoder_ranks(fraction: float, **ranks: int) -> str:
+    """`encoder/<conv>/rank` items: that fraction of each conv's width, or the rank given."""
     widths = {"conv1_2": 64, "conv2_1": 128, "conv3_1": 256, "conv3_2": 256, "conv3_3": 256,
               "conv4_1": 512, "conv4_2": 512, "conv4_3": 512, "conv5_1": 512}
-    return " ".join(f"encoder/{name}/rank={int(width * fraction)}" for name, width in widths.items())
+    return " ".join(f"encoder/{name}/rank={ranks.get(name, int(width * fraction))}" for name, width in widths.items())
 
 
+_FAST_RANKS = _encoder_ranks(0.25, conv1_2=24, conv2_1=48, conv3_1=96, conv3_2=32, conv3_3=32, conv4_2=64,
+                             conv4_3=64, conv5_1=192)
 PRESETS = {
     "none": "",
     "light": f"style_max_size=384 {_encoder_ranks(0.5)} merge=0.75 decoder=0.75 rank=256 uint8=all",
-    "fast": (f"style_max_size=256 {_encoder_ranks(0.25)} encoder/conv2_2=32 merge=0.375 decoder=0.375 rank=128 "
-             "uint8=all"),
+    "fast": f"style_max_size=256 {_FAST_RANKS} encoder/conv2_2=32 merge=0.25 decoder=0.375 rank=128 uint8=all",
 }
 DEFAULT = "fast"
 PRUNE_GROUPS = ("encoder", "merge", "decoder")

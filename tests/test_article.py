@@ -13,7 +13,7 @@ import pytest
 from selenium.webdriver.support.ui import WebDriverWait
 
 from helpers import PRESETS, ROOT, mkdocs_build, write_site
-from mkdocs_sanet import architecture, article
+from mkdocs_sanet import architecture, article, compression
 
 ARTICLE = """\
 # Article
@@ -105,6 +105,28 @@ def test_architecture_of_imported_checkpoints():
     counts = architecture.parameter_counts("vgg19")
     assert "VGG19-normalised" in svg and "14 convs to relu5_1" in svg
     assert f"encoder {counts['encoder']:,}" in svg and counts["encoder"] != architecture.parameter_counts("vgg16")["encoder"]
+
+
+def test_architecture_draws_the_compressed_model():
+    """With the site's compression setting the figure shows what is served: the compressed
+    widths, ranks and counts, and the preset; without compression the original widths."""
+    widths = compression.channels(compression.parse("fast"), "vgg16")
+    counts = architecture.parameter_counts("vgg16", widths)
+    svg = article.architecture_svg("vgg16", "default", compression="fast")
+    assert widths["encoder/conv1_2/rank"] < 64 and f"conv1_2 rank {widths['encoder/conv1_2/rank']}/64" in svg
+    assert f"conv2_2 {widths['encoder/conv2_2']}/128 ch" in svg
+    assert f"3×3 conv, {widths['transform/merge_conv']} ch" in svg
+    assert f"attention, rank {widths['transform/sanet4_1/f']}" in svg
+    assert f"{widths['decoder/conv4_1']} → " in svg and "256 → 128 → 64 ch" not in svg
+    assert f"default, compression fast: {sum(counts.values()):,} parameters in all" in svg
+    assert f"encoder {counts['encoder']:,}, transform {counts['transform']:,}" in svg
+    assert "compression preset fast" in svg and "64×64×512" in svg  # the taps keep their width
+
+    plain = article.architecture_svg("vgg16", "default", compression="none")
+    assert plain == article.architecture_svg("vgg16", "default")
+    assert "3×3 conv, 512 ch" in plain and "256 → 128 → 64 ch" in plain and "1×1 f g h out" in plain
+    assert " rank " not in plain and "compression" not in plain
+    assert f"{sum(architecture.parameter_counts('vgg16').values()):,} parameters in all" in plain
 
 
 def test_model_card(built):
