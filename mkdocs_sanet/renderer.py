@@ -160,7 +160,8 @@ class Renderer:
                 tag.attributes.get("alt", tag.attributes["caption"])),
             "row": lambda tag: article.row_start(),
             "endrow": lambda tag: article.row_end(),
-            "sanet_architecture": lambda tag: article.architecture_svg(self.source.encoder, self.source.name),
+            "sanet_architecture": lambda tag: article.architecture_svg(
+                self.source.encoder, self.source.name, compression=self.options.compression),
             "sanet_model_card": lambda tag: self._model_card(),
             "sanet_results": lambda tag: self._results(tag, page, file.url, assets_url),
             "cite": lambda tag: citations.cite(tag.attributes["key"]).replace(
