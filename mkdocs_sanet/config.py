@@ -6,18 +6,26 @@ from mkdocs.config import base
 from mkdocs.config import config_options as c
 
 from .architecture import MIN_SIZE, QUANTIZATIONS
-from .compression import DEFAULT as DEFAULT_COMPRESSION
+from .compression import DEFAULT as DEFAULT_COMPRESSION, CompressionError, parse
 
 BACKENDS = ("webgpu", "webgl", "wasm", "cpu")
 
-# The longest side the demo may offer. Measured in headless Chromium, TF.js WASM backend, square
-# pictures (benchmarks/bench_max_size.py): 512 px: 27 s, peak tensors 245 MiB, WASM heap 458 MiB;
-# 768 px: 84 s, 825 MiB, 1358 MiB; 1024 px: still running after 10 minutes, the page frozen. The
-# attention's two N x N matrices (N: positions at 1/8 scale) grow with the square of the area: at
-# 1024 px they alone take 2 GiB, and the heap would reach the 4 GiB that WASM can address.
-MAX_SIZE = 768
-MAX_SIZE_WHY = ("the attention's memory grows with the square of the picture's area: at 768 px a browser "
-                "needs 1.4 GB and 1.5 minutes, at 1024 px about 4 GB, the most TF.js's WASM backend can use")
+# The longest side the demo may offer, measured in headless Chromium, TF.js WASM backend, square
+# pictures (benchmarks/bench_max_size.py). With the style image at the picture's size (compression
+# `none`): 512 px: 27 s, peak tensors 245 MiB, WASM heap 458 MiB; 768 px: 84 s, 825 MiB, 1358 MiB;
+# 1024 px: still running after 10 minutes, the page frozen. The attention's two N x N matrices
+# (N: positions at 1/8 scale) grow with the square of the area: at 1024 px they alone take 2 GiB,
+# and the heap would reach the 4 GiB that WASM can address. A compression that shrinks the style
+# image (`style_max_size`, the default `fast`: 256 px) makes them grow with the area alone:
+# 768 px: 6.8 s, 235 MiB, 447 MiB; 1024 px: 14.3 s, 405 MiB, 768 MiB.
+MAX_SIZE = 1024
+MAX_SIZE_WHY = ("the browser's memory: at 1024 px the default compression needs 0.8 GB and about 15 s without "
+                "a GPU; without a smaller style image (compression: none) the cap is 768")
+MAX_SIZE_FULL_STYLE = 768
+MAX_SIZE_FULL_STYLE_WHY = ("the attention's memory grows with the square of the picture's area when the style "
+                           "image is not shrunk: at 768 px a browser needs 1.4 GB and 1.5 minutes, at 1024 px "
+                           "about 4 GB, the most TF.js's WASM backend can use (a compression with style_max_size, "
+                           "such as the default fast, allows 1024)")
 
 
 def check_max_size(value: int) -> int:
@@ -27,12 +35,29 @@ def check_max_size(value: int) -> int:
 
 
 def max_size_value(value: str) -> int:
-    """A tag's max_size="..."."""
+    """A tag's max_size="..." (then checked against the site's compression: max_size_cap)."""
     try:
         number = int(value)
     except ValueError:
         raise ValueError(f"expected a whole number from {MIN_SIZE} to {MAX_SIZE}") from None
     return check_max_size(number)
+
+
+def max_size_cap(compression: str) -> tuple[int, str]:
+    """The largest max_size for a compression setting, and why."""
+    try:
+        shrunk = parse(compression).style_max_size is not None
+    except CompressionError:
+        shrunk = True  # reported by the plugin's on_config
+    return (MAX_SIZE, MAX_SIZE_WHY) if shrunk else (MAX_SIZE_FULL_STYLE, MAX_SIZE_FULL_STYLE_WHY)
+
+
+def over_the_cap(value: int, compression: str) -> str | None:
+    """What is wrong with a max_size under this compression, or None."""
+    cap, why = max_size_cap(compression)
+    if value > cap:
+        return f"expected a whole number from {MIN_SIZE} to {cap} with compression: {compression}: {why}"
+    return None
 
 
 class MaxSize(c.Type):
@@ -44,6 +69,11 @@ class MaxSize(c.Type):
             return check_max_size(super().run_validation(value))
         except ValueError as error:
             raise c.ValidationError(str(error)) from None
+
+    def post_validation(self, config, key_name):
+        problem = over_the_cap(config[key_name], config["compression"])
+        if problem is not None:
+            raise c.ValidationError(problem)
 
 
 class PresetsConfig(base.Config):

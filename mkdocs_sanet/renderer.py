@@ -16,7 +16,7 @@ from mkdocs.utils import get_relative_url
 from . import article, demo_html, formulas, page_assets, pipeline, results, tags
 from .builder import ModelBuild
 from .citations import Bibliography, PageCitations
-from .config import SANetConfig
+from .config import SANetConfig, over_the_cap
 
 log = logging.getLogger("mkdocs.plugins.sanet")
 
@@ -89,9 +89,11 @@ class Renderer:
         return text
 
     def _prepare(self, found: list[tags.Tag], page, files) -> None:
-        """Checks that need the site: paths inside docs_dir, citation keys."""
+        """Checks that need the site: max_size under its compression, paths inside docs_dir, citation keys."""
         for tag in found:
             a = tag.attributes
+            if "max_size" in a and (problem := over_the_cap(a["max_size"], self.options.compression)):
+                raise tags.TagError(tag.line, f"'{tag.name}' attribute max_size=\"{a['max_size']}\": {problem}")
             for key in ("content", "style", "style2", "src"):
                 if key in a:
                     a[key] = self._docs_image(a[key], page, files, tag, key)

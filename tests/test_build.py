@@ -24,7 +24,7 @@ def build_error(tmp_path, cache, pages, **kwargs) -> str:
 
 @pytest.mark.parametrize("page, expected", [
     ("# T\n\nok\n\n<% sanet_demo max_size=\"huge\" %>\n",
-     "docs/bad.md:5: 'sanet_demo' attribute max_size=\"huge\": expected a whole number from 32 to 768"),
+     "docs/bad.md:5: 'sanet_demo' attribute max_size=\"huge\": expected a whole number from 32 to 1024"),
     ("# T\n<% sanet_demo colour=\"red\" %>\n", "docs/bad.md:2: unknown attribute 'colour' for 'sanet_demo'"),
     ("<% sanet_demos %>\n", "docs/bad.md:1: unknown tag 'sanet_demos'"),
     ("\n<% sanet_demo content=\"../../etc/passwd\" %>\n",

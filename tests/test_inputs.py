@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 from helpers import PRESETS, alpha_png, exif_jpeg, mkdocs_build, write_site
-from mkdocs_sanet import config, demo_html, pipeline, weights
+from mkdocs_sanet import compression, config, demo_html, pipeline, weights
 
 
 @pytest.fixture
@@ -142,6 +142,19 @@ def test_build_errors(tmp_path, pictures, page, expected):
     images = {f"images/{p.name}": p for p in pictures.iterdir()}
     stderr = build_error(tmp_path, {"index.md": page}, images)
     assert expected in stderr
+
+
+def test_max_size_cap_follows_the_compression(tmp_path):
+    """1024 px where the compression shrinks the style image (the default); 768 without."""
+    assert config.max_size_cap(compression.DEFAULT)[0] == 1024
+    assert config.max_size_cap("none")[0] == config.MAX_SIZE_FULL_STYLE == 768
+    stderr = build_error(tmp_path / "tag", {"index.md": "# T\n\n<% sanet_demo max_size=\"1024\" %>\n"}, {},
+                         options="compression: none")
+    assert ('docs/index.md:3: \'sanet_demo\' attribute max_size="1024": expected a whole number from 32 to 768 '
+            'with compression: none: the attention\'s memory grows with the square') in stderr
+    stderr = build_error(tmp_path / "option", {"index.md": "# T\n"}, {}, options="compression: none\nmax_size: 1024")
+    assert "expected a whole number from 32 to 768 with compression: none: " in stderr
+    assert "Traceback" not in stderr
 
 
 def test_config_max_size_over_the_cap(tmp_path):
