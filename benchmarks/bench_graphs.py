@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
-import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -20,8 +19,8 @@ sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from bench_model import browser_call  # noqa: E402
-from helpers import PICTURE_JS, mkdocs_build, start_chromium, start_server, write_site  # noqa: E402
-from mkdocs_sanet import architecture, cache, compression, weights  # noqa: E402
+from helpers import PICTURE_JS, start_chromium, wasm_demo_site  # noqa: E402
+from mkdocs_sanet import architecture, compression  # noqa: E402
 
 SETUP = """
 const [modelUrl, runtimeUrl, size, done] = arguments;
@@ -67,12 +66,7 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=512)
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
-    work = Path(tempfile.mkdtemp(prefix="sanet-graphs-"))
-    server, url = start_server(work / "site" / "site")
-    config = write_site(work / "site", work / "cache", {"index.md": "# Demo\n\n<% sanet_demo %>\n"},
-                        plugin_options=f"backends: [wasm]\ncompression: {args.compression}", site_url=url)
-    mkdocs_build(config)
-    key = cache.model_key(weights.resolve("default"), "float16", args.compression)
+    server, url, key = wasm_demo_site("sanet-graphs-", args.compression)
     setting = compression.parse(args.compression)
     style = min(args.size, setting.style_max_size or args.size)
     widths = compression.channels(setting, "vgg16")

@@ -14,15 +14,14 @@ from __future__ import annotations
 
 import argparse
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
-from helpers import PICTURE_JS, mkdocs_build, start_chromium, start_server, write_site  # noqa: E402
-from mkdocs_sanet import cache, compression, weights  # noqa: E402
+from helpers import PICTURE_JS, start_chromium, wasm_demo_site  # noqa: E402
+from mkdocs_sanet import compression  # noqa: E402
 
 # The run is started here and polled, since one run can outlast Selenium's 120 s command timeout.
 START = """
@@ -52,12 +51,7 @@ def main() -> None:
     parser.add_argument("--compression", default=compression.DEFAULT, help="the model's compression setting "
                         f"(default: {compression.DEFAULT}; none for the uncompressed model)")
     args = parser.parse_args()
-    work = Path(tempfile.mkdtemp(prefix="sanet-maxsize-"))
-    server, base_url = start_server(work / "site" / "site")
-    config = write_site(work / "site", work / "cache", {"index.md": "# Demo\n\n<% sanet_demo %>\n"},
-                        plugin_options=f"backends: [wasm]\ncompression: {args.compression}", site_url=base_url)
-    mkdocs_build(config)
-    key = cache.model_key(weights.resolve("default"), "float16", args.compression)
+    server, base_url, key = wasm_demo_site("sanet-maxsize-", args.compression)
     print(f"compression: {args.compression}", flush=True)
     driver = start_chromium()
     try:

@@ -116,9 +116,11 @@ class SANetPlugin(BasePlugin[SANetConfig]):
         if with_model and not self.model.done():
             log.info(f"sanet: the pages are built; waiting for the model build "
                      f"(started {time.time() - self.model.started:.0f} s ago)…")
-        for file in page_assets.site_files(self.renderer.site_assets(with_model), config):
-            if (existing := files.get_file_from_path(file.src_uri)) is not None:
-                files.remove(existing)
+        added = page_assets.site_files(self.renderer.site_assets(with_model), config)
+        names = {file.src_uri for file in added}
+        for existing in [file for file in files if file.src_uri in names]:  # an author's file in the way
+            files.remove(existing)
+        for file in added:
             files.append(file)
         if with_model and not self.model.build.source.trained:
             log.info("sanet: the model is UNTRAINED (random attention and decoder weights): "

@@ -11,6 +11,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import textwrap
 import threading
 from pathlib import Path
@@ -98,6 +99,43 @@ def mkdocs_build(config: Path, check: bool = True, env: dict | None = None) -> s
 class QuietHandler(http.server.SimpleHTTPRequestHandler):
     def log_message(self, *args):
         pass
+
+
+def export(target: Path, *options: str) -> subprocess.CompletedProcess:
+    """`mkdocs-sanet export TARGET OPTIONS...`."""
+    return subprocess.run([sys.executable, "-m", "mkdocs_sanet.cli", "export", str(target), *options],
+                          capture_output=True, text=True)
+
+
+def plain_page(demo_attributes: str) -> str:
+    """A page MkDocs did not build, using an export at /static/sanet/: one <sanet-demo>."""
+    return textwrap.dedent(f"""\
+        <!doctype html>
+        <html lang="en">
+        <head>
+          <meta charset="utf-8">
+          <title>A blog post</title>
+          <script src="/static/sanet/sanet-demo.js" defer></script>
+        </head>
+        <body>
+          <h1>A blog post</h1>
+          <sanet-demo {demo_attributes}></sanet-demo>
+        </body>
+        </html>
+        """)
+
+
+def wasm_demo_site(prefix: str, setting: str) -> tuple[http.server.ThreadingHTTPServer, str, str]:
+    """For a benchmark: a built site (in a new temporary folder) with one demo on WASM and this
+    compression, served on 127.0.0.1; its server, its URL and the model's cache key."""
+    from mkdocs_sanet import cache, weights
+
+    work = Path(tempfile.mkdtemp(prefix=prefix))
+    server, url = start_server(work / "site" / "site")
+    config = write_site(work / "site", work / "cache", {"index.md": "# Demo\n\n<% sanet_demo %>\n"},
+                        plugin_options=f"backends: [wasm]\ncompression: {setting}", site_url=url)
+    mkdocs_build(config)
+    return server, url, cache.model_key(weights.resolve("default"), "float16", setting)
 
 
 def start_server(folder: Path) -> tuple[http.server.ThreadingHTTPServer, str]:

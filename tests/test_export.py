@@ -3,24 +3,14 @@ build, served from another folder than the export, run in headless Chromium (WAS
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import textwrap
-from pathlib import Path
-
 import pytest
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
-from helpers import PRESETS, ROOT, psnr
+from helpers import PRESETS, ROOT, export, plain_page, psnr
 from helpers import canvas_rgb, default_stylizer, requested_hosts, stylize
 
 SIZE = 128
-
-
-def export(target: Path, *options: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "mkdocs_sanet.cli", "export", str(target), *options],
-                          capture_output=True, text=True)
 
 
 def test_export_refuses_a_folder_that_holds_something_else(tmp_path):
@@ -40,22 +30,6 @@ def test_export_without_the_runtime_says_where_it_looked(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
-POST = """\
-<!doctype html>
-<html lang="en">
-<head>
-  <meta charset="utf-8">
-  <title>A blog post</title>
-  <script src="/static/sanet/sanet-demo.js" defer></script>
-</head>
-<body>
-  <h1>A blog post</h1>
-  <sanet-demo id="plain" max-size="{size}" backends="wasm"></sanet-demo>
-</body>
-</html>
-"""
-
-
 @pytest.fixture(scope="module")
 def plain_site(tmp_path_factory, model_cache, serve) -> str:
     """An export at /static/sanet/ (written twice: the second replaces the first) and a page at
@@ -68,7 +42,7 @@ def plain_site(tmp_path_factory, model_cache, serve) -> str:
     assert "<sanet-demo></sanet-demo>" in result.stdout
     assert [p.name for p in (root / "static").iterdir()] == ["sanet"]
     (root / "blog").mkdir()
-    (root / "blog" / "post.html").write_text(textwrap.dedent(POST).format(size=SIZE))
+    (root / "blog" / "post.html").write_text(plain_page(f'id="plain" max-size="{SIZE}" backends="wasm"'))
     return serve(root)
 
 

@@ -4,16 +4,13 @@ each test in a fresh headless Chromium, so that each starts without a service wo
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import textwrap
-
 import pytest
 from PIL import Image
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
-from helpers import DEMO_MAX_SIZE, ROOT, canvas_rgb, mkdocs_build, psnr, start_chromium, stylize, write_site
+from helpers import (DEMO_MAX_SIZE, ROOT, canvas_rgb, export, mkdocs_build, plain_page, psnr, start_chromium,
+                     stylize, write_site)
 
 pytestmark = pytest.mark.slow
 browser = pytest.mark.browser
@@ -165,33 +162,22 @@ def test_page_without_demo_is_not_isolated(fresh_browser, threads_site):
     assert "404" in fresh_browser.page_source or "not found" in fresh_browser.page_source.lower()
 
 
-POST = """\
-<!doctype html>
-<html lang="en">
-<head>
-  <meta charset="utf-8">
-  <title>A blog post</title>
-  <script src="/static/sanet/sanet-demo.js" defer></script>
-</head>
-<body>
-  <h1>A blog post</h1>
-  <sanet-demo id="plain" max-size="128" backends="wasm" service-worker="/sanet-sw.js"></sanet-demo>
-</body>
-</html>
-"""
+def plain_site(root, model_cache, worker_url: str) -> None:
+    """An export at /static/sanet/ and a page at /blog/post.html whose demo names this worker."""
+    result = export(root / "static" / "sanet", "--cache-dir", str(model_cache),
+                    "--runtime-dir", str(ROOT / "node_modules"))
+    assert result.returncode == 0, result.stderr[-3000:]
+    (root / "blog").mkdir()
+    (root / "blog" / "post.html").write_text(
+        plain_page(f'id="plain" max-size="128" backends="wasm" service-worker="{worker_url}"'))
 
 
 @browser
 def test_export_page_gets_threads_with_the_worker_at_the_root(fresh_browser, tmp_path, model_cache, serve):
     """An export at /static/sanet/, its sanet-sw.js copied to the site's root, as its README says."""
-    result = subprocess.run([sys.executable, "-m", "mkdocs_sanet.cli", "export", str(tmp_path / "static" / "sanet"),
-                             "--cache-dir", str(model_cache), "--runtime-dir", str(ROOT / "node_modules")],
-                            capture_output=True, text=True)
-    assert result.returncode == 0, result.stderr[-3000:]
+    plain_site(tmp_path, model_cache, "/sanet-sw.js")
     assert "sanet-sw.js" in (tmp_path / "static" / "sanet" / "README.md").read_text()
     (tmp_path / "sanet-sw.js").write_bytes((tmp_path / "static" / "sanet" / "sanet-sw.js").read_bytes())
-    (tmp_path / "blog").mkdir()
-    (tmp_path / "blog" / "post.html").write_text(textwrap.dedent(POST))
     url = serve(tmp_path)
     state = ready(fresh_browser, url + "blog/post.html")
     assert (state["isolated"], state["note"], state["reloads"]) == (True, "", ["sanet-sw-reloaded:/blog/post.html"])
@@ -203,12 +189,7 @@ def test_export_page_gets_threads_with_the_worker_at_the_root(fresh_browser, tmp
 @browser
 def test_a_worker_that_cannot_be_registered_leaves_one_thread(fresh_browser, tmp_path, model_cache, serve):
     """A wrong service-worker URL: the demo gets ready as without it, and says why (no model run)."""
-    result = subprocess.run([sys.executable, "-m", "mkdocs_sanet.cli", "export", str(tmp_path / "static" / "sanet"),
-                             "--cache-dir", str(model_cache), "--runtime-dir", str(ROOT / "node_modules")],
-                            capture_output=True, text=True)
-    assert result.returncode == 0, result.stderr[-3000:]
-    (tmp_path / "blog").mkdir()
-    (tmp_path / "blog" / "post.html").write_text(textwrap.dedent(POST).replace("/sanet-sw.js", "/missing-sw.js"))
+    plain_site(tmp_path, model_cache, "/missing-sw.js")
     state = ready(fresh_browser, serve(tmp_path) + "blog/post.html")
     assert (state["isolated"], state["controlled"], state["reloads"]) == (False, False, [])
     assert state["note"].startswith("the service worker could not be registered ("), state["note"]
