@@ -323,6 +323,21 @@ def apply(weights: dict[str, np.ndarray], encoder: str, setting: Setting, log=pr
     return out
 
 
+def compress_encoder(weights: dict[str, np.ndarray], encoder: str, setting: Setting) -> dict[str, np.ndarray]:
+    """The encoder stage of `apply` alone (its pruned and factored convs, uint8 where the setting
+    says): the frozen encoder that a model of these widths is trained on (training/)."""
+    widths = {k: v for k, v in channels(setting, encoder).items() if k.startswith("encoder/")}
+    out = {k: v for k, v in weights.items() if k.startswith("encoder/")}
+    if widths:
+        contents, styles = calibration_images()
+        out = _prune_encoder(out, encoder, widths, contents + styles)
+    for name in uint8_convs(setting, encoder):
+        if name.startswith("encoder/"):
+            for kind in ("kernel", "bias"):
+                out[f"{name}/{kind}"] = quantize_uint8(out[f"{name}/{kind}"])
+    return out
+
+
 def compressed_weights(source, setting: Setting, log=print, cache_dir: Path | None = None) -> dict[str, np.ndarray]:
     """The weights of a model source, compressed as the setting says. With cache_dir, kept there
     (an .npz named by a hash of the weights, the setting and this code), so that building the

