@@ -19,7 +19,7 @@ from typing import Callable
 
 from . import bundled, page_assets
 from .cache import Cache, model_key
-from .compression import channels, parse
+from .compression import parse, require_widths
 from .export import SIGNATURES
 from .weights import ModelSource
 
@@ -39,7 +39,7 @@ class ModelBuild:
 
     def __init__(self, source: ModelSource, quantization: str, compression: str, cache: Cache,
                  log: Callable[[str], None] = _stderr, warn: Callable[[str], None] = _stderr):
-        channels(parse(compression), source.encoder)  # a setting that cannot apply fails here
+        require_widths(source, parse(compression))  # a setting that cannot apply fails here
         self.source, self.quantization, self.compression, self.cache = source, quantization, compression, cache
         self.key = model_key(source, quantization, compression)
         self.log, self.warn = log, warn

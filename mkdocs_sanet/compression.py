@@ -323,6 +323,21 @@ def apply(weights: dict[str, np.ndarray], encoder: str, setting: Setting, log=pr
     return out
 
 
+def require_widths(source, setting: Setting) -> None:
+    """Weights trained at a compressed model's widths (the default model: `fast`'s) take only
+    settings of those widths (the style size and uint8 may change): nothing else has trained
+    weights, and random ones are never served in their place."""
+    widths = channels(setting, source.encoder)
+    if not source.channels or widths == source.widths():
+        return
+    trained_as = next((name for name in PRESETS if channels(parse(name), source.encoder) == source.widths()), None)
+    what = f"the '{trained_as}' preset's" if trained_as else "other"
+    keep = trained_as or " ".join(f"{k}={v}" for k, v in source.channels)
+    raise _error(f"'{setting.canonical()}' gives the model other widths, but the '{source.name}' model's weights "
+                 f"were trained at {what} widths, and no trained weights exist for these: use '{keep}' "
+                 "(items such as style_max_size=... or uint8=... may follow it)")
+
+
 def compress_encoder(weights: dict[str, np.ndarray], encoder: str, setting: Setting) -> dict[str, np.ndarray]:
     """The encoder stage of `apply` alone (its pruned and factored convs, uint8 where the setting
     says): the frozen encoder that a model of these widths is trained on (training/)."""
@@ -345,6 +360,15 @@ def compressed_weights(source, setting: Setting, log=print, cache_dir: Path | No
     compress again: compressing the default model takes about 40 s here."""
     from . import weights as weights_mod
 
+    require_widths(source, setting)
+    if source.channels:  # trained at these widths: only the storage changes
+        out = weights_mod.load(source)
+        for name in uint8_convs(setting, source.encoder):
+            for kind in ("kernel", "bias"):
+                out[f"{name}/{kind}"] = quantize_uint8(out[f"{name}/{kind}"])
+        for line in describe(report(setting, source.encoder)):
+            log(line)
+        return out
     if setting.is_none:
         return weights_mod.load(source)
     path = None

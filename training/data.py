@@ -19,13 +19,6 @@ def image_files(*folders: Path) -> list[Path]:
     return files
 
 
-def split_held_out(files: list[Path], count: int, seed: int = 0) -> tuple[list[Path], list[Path]]:
-    """(training, held out): the same `count` files are held out on every run."""
-    shuffled = sorted(files)
-    random.Random(seed).shuffle(shuffled)
-    return shuffled[count:], shuffled[:count]
-
-
 def load_resized(path: Path, short_side: int) -> Image.Image:
     with Image.open(path) as image:
         image = image.convert("RGB")
@@ -41,23 +34,25 @@ def load_for_crops(path: Path, short_side: int, crop: int) -> Image.Image:
         return load_resized(path, max(crop, min(short_side, *image.size)))
 
 
-class Crops(torch.utils.data.Dataset):
-    """Random crops, endlessly: each sample draws a random file (the index is ignored), a random
-    square of it and a random horizontal flip. DataLoader workers get their own `random` seeds."""
+class Images:
+    """Each kind's pictures (content/, style/ of a data folder), scaled for a phase (short side
+    `resize`, or its own if smaller) and kept in memory; batches of random crops with random
+    horizontal flips, drawn from the `random.Random` passed in (the trainer saves its state, so
+    a resumed run draws what an uninterrupted one would)."""
 
-    def __init__(self, files: list[Path], resize: int = 512, crop: int = 256, length: int = 10**9):
-        self.images = [load_for_crops(p, resize, crop) for p in files]  # a few hundred files fit in memory
-        self.crop = crop
-        self.length = length
+    def __init__(self, data: Path):
+        self.files = {kind: image_files(Path(data) / kind) for kind in ("content", "style")}
+        self.loaded: dict[tuple, list] = {}
 
-    def __len__(self):
-        return self.length
-
-    def __getitem__(self, index):
-        image = self.images[random.randrange(len(self.images))]
-        x = random.randint(0, image.width - self.crop)
-        y = random.randint(0, image.height - self.crop)
-        array = np.asarray(image.crop((x, y, x + self.crop, y + self.crop)), np.float32) / 255.0
-        if random.random() < 0.5:
-            array = array[:, ::-1]
-        return torch.from_numpy(np.ascontiguousarray(array.transpose(2, 0, 1)))
+    def batch(self, kind: str, rng: random.Random, count: int, crop: int, resize: int) -> torch.Tensor:
+        """NCHW float32 in [0, 1]."""
+        if (kind, resize, crop) not in self.loaded:
+            self.loaded[(kind, resize, crop)] = [load_for_crops(p, resize, crop) for p in self.files[kind]]
+        images = self.loaded[(kind, resize, crop)]
+        out = np.empty((count, crop, crop, 3), np.float32)
+        for i in range(count):
+            image = images[rng.randrange(len(images))]
+            x, y = rng.randint(0, image.width - crop), rng.randint(0, image.height - crop)
+            array = np.asarray(image.crop((x, y, x + crop, y + crop)), np.float32)
+            out[i] = array[:, ::-1] if rng.random() < 0.5 else array
+        return torch.from_numpy(out / 255.0).permute(0, 3, 1, 2)

