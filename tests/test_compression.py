@@ -10,7 +10,7 @@ import sys
 import numpy as np
 import pytest
 
-from helpers import PRESETS, mkdocs_build, painting, psnr, save_png, write_site
+from helpers import PRESETS, full_width_model, mkdocs_build, painting, psnr, save_png, write_site
 from mkdocs_sanet import architecture, cache, compression, pipeline, weights
 
 # Small enough to test quickly, and every method in it: pruning of each chain, rank, uint8,
@@ -69,7 +69,7 @@ def test_cli_info_reports_each_layer():
 
 
 def test_cache_key_changes_with_the_setting_and_only_then():
-    source = weights.resolve("default")
+    source = weights.untrained_source()
     none = cache.model_key(source, "float16", "none")
     fast = cache.model_key(source, "float16", "fast")
     assert none != fast
@@ -139,9 +139,10 @@ def test_compressed_model_in_browser_matches_python(tmp_path, model_cache, serve
     images = {"c.png": save_png(PRESETS / "content-coffee.jpg", tmp_path / "c.png", (150, 100)),
               "s.png": save_png(painting("Starry.jpg"), tmp_path / "s.png", (128, 112))}
     url = serve(tmp_path / "site" / "site")
+    full = full_width_model(tmp_path / "full")  # the trained default takes fast's widths only
     config = write_site(tmp_path / "site", model_cache, {
         "index.md": '# Compressed\n\n<% sanet_demo content="/c.png" style="/s.png" max_size="160" %>\n'},
-        plugin_options=f"compression: {SETTING}\nbackends: [wasm]", images=images, site_url=url)
+        plugin_options=f"model: {full}\ncompression: {SETTING}\nbackends: [wasm]", images=images, site_url=url)
     build = mkdocs_build(config)
     assert "sanet: compression: " in build.stderr and "channels kept" in build.stderr
     manifest = json.loads(next((tmp_path / "site" / "site").rglob("manifest.json")).read_text())
@@ -150,7 +151,7 @@ def test_compressed_model_in_browser_matches_python(tmp_path, model_cache, serve
     browser.get(url)
     result = stylize(browser, "sanet-demo-1")
     assert result["state"] == "done", result["message"]
-    stylizer = pipeline.Stylizer(weights.resolve("default"), SETTING)
+    stylizer = pipeline.Stylizer(weights.resolve(str(full)), SETTING)
     content, style = (pipeline.load_image(images[name], 0) for name in ("c.png", "s.png"))
     expected = pipeline.to_uint8(stylizer(content, style))
     out = canvas_rgb(result)
@@ -161,7 +162,7 @@ def test_compressed_model_in_browser_matches_python(tmp_path, model_cache, serve
 def test_compressed_weights_are_kept_between_builds(tmp_path, monkeypatch):
     """Building a model again (a damaged entry, a results grid) takes the kept weights: no second
     compression; another setting, or damaged kept weights, compress again."""
-    source = weights.resolve("default")
+    source = weights.untrained_source()
     setting = compression.parse("uint8=all")
     calls = []
     apply = compression.apply

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from helpers import PRESETS, alpha_png, exif_jpeg, mkdocs_build, write_site
+from helpers import PRESETS, alpha_png, exif_jpeg, full_width_model, mkdocs_build, write_site
 from mkdocs_sanet import compression, config, demo_html, pipeline, weights
 
 
@@ -148,11 +148,12 @@ def test_max_size_cap_follows_the_compression(tmp_path):
     """1024 px where the compression shrinks the style image (the default); 768 without."""
     assert config.max_size_cap(compression.DEFAULT)[0] == 1024
     assert config.max_size_cap("none")[0] == config.MAX_SIZE_FULL_STYLE == 768
+    full = f"model: {full_width_model(tmp_path / 'full')}\n"  # the trained default takes fast's widths only
     stderr = build_error(tmp_path / "tag", {"index.md": "# T\n\n<% sanet_demo max_size=\"1024\" %>\n"}, {},
-                         options="compression: none")
+                         options=full + "compression: none")
     assert ('docs/index.md:3: \'sanet_demo\' attribute max_size="1024": expected a whole number from 32 to 768 '
             'with compression: none: the attention\'s memory grows with the square') in stderr
-    stderr = build_error(tmp_path / "option", {"index.md": "# T\n"}, {}, options="compression: none\nmax_size: 1024")
+    stderr = build_error(tmp_path / "option", {"index.md": "# T\n"}, {}, options=full + "compression: none\nmax_size: 1024")
     assert "expected a whole number from 32 to 768 with compression: none: " in stderr
     assert "Traceback" not in stderr
 

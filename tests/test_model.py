@@ -11,7 +11,8 @@ from mkdocs_sanet import architecture, pipeline, weights
 
 @pytest.fixture(scope="module")
 def default_source():
-    return weights.resolve("default")
+    """The full-width VGG16 model (seeded attention and decoder): what the TF layers are checked on."""
+    return weights.untrained_source()
 
 
 @pytest.fixture(scope="module")
@@ -79,3 +80,14 @@ def test_parameter_counts_match_the_weights(default_source):
     counts = architecture.parameter_counts("vgg16")
     assert sum(v.size for v in loaded.values()) == sum(counts.values())
     assert counts["transform"] == 8 * (512 * 512 + 512) + 9 * 512 * 512 + 512
+
+
+def test_the_default_model_holds_the_served_widths():
+    """The shipped default (trained at fast's widths): every weight of that architecture, and no other."""
+    source = weights.resolve("default")
+    if not source.trained:
+        pytest.skip("no trained default in this checkout")
+    loaded = weights.load(source)
+    counts = architecture.parameter_counts("vgg16", source.widths())
+    assert sum(v.size for v in loaded.values()) == sum(counts.values())
+    assert loaded["transform/sanet4_1/f/kernel"].shape == (1, 1, 512, 128)

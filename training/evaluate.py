@@ -187,10 +187,10 @@ def methods_for(trained: dict[str, np.ndarray] | None, with_magenta: bool = Fals
 
 
 def table(results: dict[str, dict[str, float]], reference: bool = True) -> str:
-    rows = [f"| {'':28} | content loss | style loss |", f"| {'-' * 28} | -----------: | ---------: |"]
-    rows += [f"| {name:28} | {r['content']:12.3f} | {r['style']:10.1f} |" for name, r in results.items()]
+    rows = [f"| {'':32} | content loss | style loss |", f"| {'-' * 32} | -----------: | ---------: |"]
+    rows += [f"| {name:32} | {r['content']:12.3f} | {r['style']:10.1f} |" for name, r in results.items()]
     if reference:
-        rows += [f"| {name:28} | {c:12.2f} | {s:10.0f} |" for name, (c, s) in REFERENCE.items()]
+        rows += [f"| {name:32} | {c:12.2f} | {s:10.0f} |" for name, (c, s) in REFERENCE.items()]
     return "\n".join(rows)
 
 
