@@ -345,7 +345,10 @@ def _read_legacy(path: Path, f, shapes_only: bool) -> dict[str, np.ndarray]:
 
 def read_file(path: Path, shapes_only: bool = False) -> dict[str, np.ndarray]:
     """A checkpoint's tensors by name (.pth, .pt or .safetensors). With shapes_only, only keys and
-    shapes are read, and they are checked against the same limits."""
+    shapes are read, and they are checked against the same limits. Only a regular file is opened
+    (a FIFO or a device would block the build or never end)."""
+    if not path.is_file():
+        raise CheckpointError(f"{path}: not a regular file: expected a checkpoint file (.pth or .safetensors)")
     if path.suffix != ".safetensors":
         return read_pth(path, shapes_only)
     from safetensors import safe_open

@@ -536,3 +536,34 @@ def test_fuzzed_weights_npz(tmp_path):
                 failures.append(f"{label}, {read.__name__}: {type(error).__name__}: {error}")
     print(f"\nfuzzed weights.npz: tried {tried}, loaded {tried - refused}, refused with a WeightsError {refused}")
     assert not failures, "\n".join(failures[:20])
+
+
+def test_a_fifo_named_as_a_checkpoint_is_refused_at_once(tmp_path):
+    """Nothing but a regular file is opened: a FIFO would block `info` and the build for ever."""
+    folder = tmp_path / "sanet"
+    folder.mkdir()
+    os.mkfifo(folder / "vgg_normalised.pth")
+    result = subprocess.run([sys.executable, "-m", "mkdocs_sanet.cli", "info", "--model", str(folder)],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert "vgg_normalised.pth: not a regular file: expected a checkpoint file" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_non_finite_weights_are_refused_naming_the_tensor(tmp_path, bad):
+    folder = tmp_path / "model"
+    folder.mkdir()
+    values = weights.untrained("vgg16", 0)
+    values["decoder/conv2_1/kernel"][0, 0, 0, 0] = bad
+    weights.save(folder / "weights.npz", values, "vgg16")
+    with pytest.raises(weights.WeightsError,
+                       match=r"weight decoder/conv2_1/kernel holds 1 non-finite values \(NaN or infinity\)"):
+        weights.load(weights.resolve(str(folder)))
+    result = subprocess.run([sys.executable, "-m", "mkdocs_sanet.cli", "stylize", "--model", str(folder),
+                             "--content", str(PRESETS / "content-cat.jpg"), "--style", str(PRESETS / "style-mosaic.jpg"),
+                             "--output", str(tmp_path / "out.png"), "--compression", "none", "--max-size", "64"],
+                            capture_output=True, text=True)
+    assert result.returncode == 2, result.stderr
+    assert "decoder/conv2_1/kernel holds 1 non-finite values" in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "out.png").exists()
