@@ -70,6 +70,7 @@ def build_wheel(out_dir: Path, cache_dir: Path, runtime_dir: Path) -> Path:
         staging = Path(tmp)
         for name in ("pyproject.toml", "README.md"):
             shutil.copy2(ROOT / name, staging / name)
+        shutil.copytree(ROOT / "_build", staging / "_build", ignore=shutil.ignore_patterns("__pycache__"))
         package = staging / bundled.PACKAGE.name
         generated = {bundled.VENDOR.name, bundled.PREBUILT.name, bundled.MODEL_ASSETS.name}
         shutil.copytree(bundled.PACKAGE, package, ignore=lambda folder, names: [

@@ -188,3 +188,20 @@ def test_command_line_in_a_light_install(light, tmp_path):
                              "--output", str(tmp_path / "x.png")], capture_output=True, text=True, env=light_env())
     assert result.returncode == 2
     assert result.stderr.strip().count("\n") == 0 and EXTRA in result.stderr, result.stderr
+
+
+def test_a_wheel_from_the_plain_source_tree_is_refused_with_how_to_build_it(tmp_path):
+    """`pip install .`, `pip install git+URL`, `python -m build`: the committed files alone lack the
+    runtime, KaTeX, the presets and the converted model, so the wheel build stops with one line."""
+    tree = tmp_path / "tree"
+    files = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
+    for name in files:
+        if (ROOT / name).is_file():
+            (tree / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / name, tree / name)
+    result = subprocess.run([sys.executable, "-m", "pip", "wheel", str(tree), "--no-deps", "--no-build-isolation",
+                             "-w", str(tmp_path / "out")], capture_output=True, text=True)
+    assert result.returncode != 0
+    assert "mkdocs-sanet: a wheel built from the plain source tree would lack mkdocs_sanet/vendor/katex" in result.stdout + result.stderr
+    assert "build it with `./dev wheel`" in result.stdout + result.stderr
+    assert not list((tmp_path / "out").glob("*.whl")) if (tmp_path / "out").exists() else True
