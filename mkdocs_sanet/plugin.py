@@ -15,7 +15,7 @@ from pathlib import Path, PurePosixPath
 from mkdocs.exceptions import PluginError
 from mkdocs.plugins import BasePlugin, event_priority
 
-from . import bundled, demo_html, markdown_ext, page_assets, tags
+from . import bundled, demo_html, isolation, markdown_ext, page_assets, tags
 from .builder import Background, BuildError, ModelBuild
 from .cache import Cache, CacheError
 from .citations import Bibliography, BibliographyError
@@ -138,7 +138,12 @@ class SANetPlugin(BasePlugin[SANetConfig]):
                               f"'{left}' is in the built page (a theme or plugin rendered the Markdown "
                               f"without this plugin)")
         # Each demo and each excerpt brings its stylesheets and scripts: load each once.
-        return demo_html.once_per_page(output)
+        output = demo_html.once_per_page(output)
+        if self.config.threads and self.renderer.has_demo(page):
+            output, why = isolation.mark(output, config.site_url)
+            if why:
+                log.info(f"sanet: {self.renderer.where(page)}: the demo runs on one thread there: {why}")
+        return output
 
     def on_post_build(self, config):
         if not self.config.enabled:

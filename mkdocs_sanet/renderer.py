@@ -55,6 +55,10 @@ class Renderer:
         except ValueError:
             return str(page.file.abs_src_path)
 
+    def has_demo(self, page) -> bool:
+        """Whether the page's own Markdown has a demo (an excerpt of another page's does not count)."""
+        return any(tag.name == "sanet_demo" for tag in self.page_tags.get(page.file.src_uri, ()))
+
     def used(self) -> set[str]:
         """The names of the tags the site's pages use."""
         return {tag.name for found in self.page_tags.values() for tag in found}

@@ -118,12 +118,14 @@ def export(target: Path, *options: str) -> subprocess.CompletedProcess:
 
 
 def plain_page(demo_attributes: str) -> str:
-    """A page MkDocs did not build, using an export at /static/sanet/: one <sanet-demo>."""
+    """A page MkDocs did not build, using an export at /static/sanet/: one <sanet-demo>; with a
+    service-worker attribute, the head line that lets sanet-sw.js isolate it."""
+    marker = '<meta name="sanet-isolation" content="cross-origin-isolated">' if "service-worker" in demo_attributes else ""
     return textwrap.dedent(f"""\
         <!doctype html>
         <html lang="en">
         <head>
-          <meta charset="utf-8">
+          <meta charset="utf-8">{marker}
           <title>A blog post</title>
           <script src="/static/sanet/sanet-demo.js" defer></script>
         </head>

@@ -168,6 +168,7 @@
   async function isolateOnce(workerUrl) {
     const cores = navigator.hardwareConcurrency || 1;
     if (window.crossOriginIsolated) {
+      keepIsolationHere();
       return cores >= 4 ? "" : `TF.js runs on half of the logical cores, and this device reports ${cores}`;
     }
     if (!window.isSecureContext) return "threads need HTTPS: this page is not a secure context";
@@ -182,6 +183,9 @@
       await navigator.serviceWorker.register(url, {scope});
     } catch (error) {
       return `the service worker could not be registered (${error.message})`;
+    }
+    if (!document.querySelector('meta[name="sanet-isolation"]')) {
+      return "this page is not isolated: it shows another page's demo (an excerpt), or embeds a frame from another origin";
     }
     const navigation = performance.getEntriesByType("navigation")[0];
     const ownLoad = !navigation || navigation.name.split("#")[0] === location.href.split("#")[0];
@@ -199,6 +203,31 @@
     }
     location.reload();
     return new Promise(() => {});  // the page goes away
+  }
+
+  /* Isolation belongs to the document: mkdocs-material's instant navigation swaps the next page
+   * into it, which would stay isolated, and its frames from other origins would be refused. So an
+   * isolated page loads every link to another page of the site in full (the worker isolates only
+   * pages marked for it), and reloads when the history takes it to another page in place. */
+  let guarded = false;
+  function keepIsolationHere() {
+    if (guarded) return;
+    guarded = true;
+    const page = location.pathname + location.search;
+    window.addEventListener("click", (event) => {
+      const link = event.target instanceof Element ? event.target.closest("a[href]") : null;
+      if (!link || event.defaultPrevented || event.button !== 0 || event.metaKey || event.ctrlKey ||
+          event.shiftKey || event.altKey || link.hasAttribute("download") ||
+          (link.target && link.target !== "_self")) return;
+      const url = new URL(link.href, location.href);
+      if (url.origin !== location.origin || url.pathname + url.search === page) return;
+      event.preventDefault();
+      event.stopImmediatePropagation();
+      location.assign(url.href);
+    }, true);
+    window.addEventListener("popstate", () => {
+      if (location.pathname + location.search !== page) location.reload();
+    }, true);
   }
 
   /* Whether a service worker controls the page, waiting a few seconds for the one just registered. */

@@ -3,12 +3,17 @@
  * browser offers only to an isolated page; a static host cannot send the headers that isolate).
  *
  * It adds two headers to one kind of response: a same-origin GET navigation (a page, or a frame)
- * whose HTML has a <sanet-demo> element:
+ * whose head holds the marker the plugin writes into pages it isolates (mkdocs_sanet/isolation.py:
+ * a page whose own content has a demo and no frame from another origin):
+ *   <meta name="sanet-isolation" content="cross-origin-isolated">
  *   Cross-Origin-Opener-Policy: same-origin
  *   Cross-Origin-Embedder-Policy: credentialless
- * Everything else goes past it untouched: other pages, their frames, scripts, pictures, the
- * model, and responses that are redirects, opaque, errors or not HTML. It caches nothing and
- * has no offline mode; a request that fails fails as it would without it.
+ * It reads the head only (at most 64 KiB) and streams the rest as it arrives: a page that streams
+ * its body shows as soon as it would without the worker, and text in the body (a comment that
+ * mentions <sanet-demo>) decides nothing. Everything else goes past it untouched: other pages,
+ * their frames, scripts, pictures, the model, and responses that are redirects, opaque, errors or
+ * not HTML. It caches nothing and has no offline mode; a request that fails fails as it would
+ * without it.
  *
  * credentialless rather than require-corp: both isolate the page in Chromium and Firefox, but
  * require-corp also blocks every cross-origin picture, script or font of the demo's page that
@@ -20,7 +25,9 @@
  */
 "use strict";
 
-const DEMO = /<sanet-demo[\s>/]/i;
+const MARKER = /<meta name="sanet-isolation" content="cross-origin-isolated">/;
+const HEAD_END = /<\/head\s*>|<body[\s>]/i;
+const HEAD_LIMIT = 64 * 1024;
 
 self.addEventListener("install", () => self.skipWaiting());
 self.addEventListener("activate", (event) => event.waitUntil(self.clients.claim()));
@@ -33,23 +40,55 @@ self.addEventListener("fetch", (event) => {
   event.respondWith(isolateDemoPage(request));
 });
 
-/* The response as it came, or with the two headers when it is a page with a demo. A network
+/* The response as it came, or with the two headers when its head has the marker. A network
  * error rejects, and the browser shows it as it would have. */
 async function isolateDemoPage(request) {
   const response = await fetch(request);
   const type = response.headers.get("Content-Type") || "";
-  if (response.type !== "basic" || response.redirected || !response.ok || !/^text\/html/i.test(type)) {
+  if (response.type !== "basic" || response.redirected || !response.ok || !/^text\/html/i.test(type) ||
+      !response.body) {
     return response;
   }
-  let text;
+  const reader = response.body.getReader();
+  const decoder = new TextDecoder();
+  const chunks = [];
+  let text = "";
+  let ended = false;
   try {
-    text = await response.clone().text();
+    while (text.length < HEAD_LIMIT && !HEAD_END.test(text)) {
+      const part = await reader.read();
+      if (part.done) {
+        ended = true;
+        break;
+      }
+      chunks.push(part.value);
+      text += decoder.decode(part.value, {stream: true});
+    }
   } catch (error) {
-    return response;  // the body broke off: the browser reports it as it would have
+    return Response.error();  // the body broke off: the browser reports it as a network error
   }
-  if (!DEMO.test(text)) return response;
+  const body = new ReadableStream({
+    start(controller) {
+      for (const chunk of chunks) controller.enqueue(chunk);
+      if (ended) controller.close();
+    },
+    async pull(controller) {
+      try {
+        const part = await reader.read();
+        if (part.done) controller.close();
+        else controller.enqueue(part.value);
+      } catch (error) {
+        controller.error(error);
+      }
+    },
+    cancel(reason) {
+      return reader.cancel(reason);
+    },
+  });
   const headers = new Headers(response.headers);
-  headers.set("Cross-Origin-Opener-Policy", "same-origin");
-  headers.set("Cross-Origin-Embedder-Policy", "credentialless");
-  return new Response(response.body, {status: response.status, statusText: response.statusText, headers});
+  if (MARKER.test(text.split(HEAD_END)[0])) {
+    headers.set("Cross-Origin-Opener-Policy", "same-origin");
+    headers.set("Cross-Origin-Embedder-Policy", "credentialless");
+  }
+  return new Response(body, {status: response.status, statusText: response.statusText, headers});
 }
