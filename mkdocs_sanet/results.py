@@ -66,6 +66,9 @@ def problem(path: Path, size: tuple[int, int]) -> str | None:
     module writes it, damaged or truncated data, another size than (width, height)."""
     from PIL import Image
 
+    if not stat.S_ISREG(path.lstat().st_mode):
+        return "not a regular file"
+    # Not through a link, and never waiting on a FIFO put there after the lstat.
     with os.fdopen(os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK), "rb") as file:
         if not stat.S_ISREG(os.fstat(file.fileno()).st_mode):
             return "not a regular file"
