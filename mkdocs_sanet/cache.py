@@ -6,6 +6,14 @@ tensorflowjs versions. It is built in a temporary folder beside it and renamed i
 in one step, so an interrupted build never leaves a folder that looks complete. Its
 manifest records the size and sha256 of each of its files, and an entry is checked against
 them before it is used: a damaged one is moved aside and built again.
+
+Those hashes catch damage, not forgery: a cache restored in CI (a shared restore key) may hold
+an entry made by anyone, with a manifest that matches it. So an entry that this process did not
+write is also checked by rules that no manifest can satisfy for a hostile entry (`_content`):
+only regular files (no links) in the graphs' folders, each model.json a TF.js graph model
+whose weight files are plain file names in its own folder, all of them listed and all of the
+bytes the weights need; the manifest's graphs exactly the expected ones, its numbers as the
+export writes them.
 """
 
 from __future__ import annotations
@@ -13,14 +21,16 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
+import stat
 import time
 import uuid
 from collections.abc import Callable, Iterable
 from importlib import metadata
 from pathlib import Path
 
-from . import bundled
+from . import architecture, bundled
 from .compression import DEFAULT, parse
 from .weights import ModelSource
 
@@ -37,6 +47,13 @@ _TRASH_PREFIX = ".trash-"
 # from a cold disk), against 0.1 ms to stat them: so every process (each `mkdocs build`)
 # hashes an entry once, and `mkdocs serve` rebuilds only compare sizes and stats.
 _verified: dict[Path, tuple] = {}
+
+
+# A weights file named in a model.json: a plain file name in the graph's own folder (TF.js
+# fetches it relative to model.json: no folder, no '..', no scheme, no query, no escapes).
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
+# Bytes per element of the dtypes a graph model stores (quantized ones by their storage dtype).
+_DTYPE_BYTES = {"float32": 4, "int32": 4, "bool": 1, "float16": 2, "uint16": 2, "uint8": 1}
 
 
 class CacheError(RuntimeError):
@@ -103,11 +120,18 @@ class Cache:
         """The intact entry for the key, or None. A damaged entry (see `problem`) is described to
         warn, moved aside and removed, so that the caller builds it again."""
         entry = self.path(key)
-        if not entry.is_dir():
+        try:
+            mode = entry.lstat().st_mode
+        except FileNotFoundError:
             return None
-        problem = self.problem(key, graphs)
-        if problem is None:
-            return entry
+        except OSError as error:
+            raise CacheError(f"{self.root}: expected a writable folder ({error.strerror or error})") from None
+        if stat.S_ISDIR(mode):
+            problem = self.problem(key, graphs)
+            if problem is None:
+                return entry
+        else:
+            problem = "a link, not a folder" if stat.S_ISLNK(mode) else "not a folder"
         if warn is not None:
             warn(f"the cached model {entry} is damaged ({problem}): building it again")
         self.discard(key)
@@ -115,8 +139,17 @@ class Cache:
 
     def problem(self, key: str, graphs: Iterable[str] = ()) -> str | None:
         """What is wrong with the entry, or None: an unreadable manifest, a graph it lacks, a file
-        missing, added, of another size, or (once per process) with another sha256."""
+        missing, added, of another size, or not a regular file; or (once per process, for an
+        entry that this process did not write) a file with another sha256, or content that the
+        export would not have written (see `_content`)."""
+        graphs = tuple(graphs)
         entry = self.path(key)
+        try:
+            odd = _not_regular(entry)
+        except OSError as error:
+            return f"unreadable: {error}"
+        if odd is not None:
+            return odd
         try:
             manifest = json.loads((entry / MANIFEST).read_text())
         except FileNotFoundError:
@@ -147,6 +180,9 @@ class Cache:
             for name in present:
                 if _sha256(entry / name) != files[name]["sha256"]:
                     return f"{name} has another sha256 than when it was written"
+            problem = _content(entry, manifest, present, graphs)
+            if problem is not None:
+                return problem
         except OSError as error:
             return f"unreadable: {error}"
         _verified[entry] = stats
@@ -205,7 +241,7 @@ class Cache:
             return  # another build moved it first
         except OSError as error:
             raise CacheError(f"{self.root}: expected a writable folder ({error.strerror or error})") from None
-        shutil.rmtree(trash, ignore_errors=True)
+        _remove(trash)
 
     def remove_stale(self, older_than_s: float = 24 * 3600) -> None:
         """Delete what interrupted builds left behind: temporary folders older than older_than_s,
@@ -215,7 +251,130 @@ class Cache:
         for prefix, age in ((_TMP_PREFIX, older_than_s), (_TRASH_PREFIX, 0)):
             for folder in self.root.glob(f"{prefix}*"):
                 try:
-                    if time.time() - folder.stat().st_mtime >= age:
-                        shutil.rmtree(folder, ignore_errors=True)
+                    if time.time() - folder.lstat().st_mtime >= age:
+                        _remove(folder)
                 except FileNotFoundError:
                     pass
+
+
+def _remove(path: Path) -> None:
+    """A folder with what it holds (never what its links point at), or a file or link."""
+    try:
+        if stat.S_ISDIR(path.lstat().st_mode):
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink()
+    except FileNotFoundError:
+        pass
+
+
+def _not_regular(entry: Path) -> str | None:
+    """The first thing in the entry that is neither a folder nor a regular file (a link, a FIFO,
+    a device), described; None when there is none. A link could ship a file from anywhere."""
+    for folder, folders, names in os.walk(entry):  # os.walk does not enter linked folders
+        for name in sorted(folders + names):
+            path = Path(folder) / name
+            mode = path.lstat().st_mode
+            if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+                kind = "a link" if stat.S_ISLNK(mode) else "not a regular file"
+                return f"{path.relative_to(entry).as_posix()} is {kind}"
+    return None
+
+
+def _content(entry: Path, manifest: dict, present: list[str], graphs: tuple[str, ...]) -> str | None:
+    """What the export would not have written, or None: graphs other than the expected ones (or
+    names that are no plain folder names), a file outside a graph's folder, a model.json that is
+    not a TF.js graph model or whose weight files are not plain file names in its own folder, a
+    file that no model.json names, weights of another size than their files; manifest numbers
+    that the export does not write (the browser's demo reads them)."""
+    listed = manifest["graphs"]
+    if graphs and set(listed) != set(graphs):
+        return f"{MANIFEST} lists the graphs {sorted(listed)}, expected {sorted(graphs)}"
+    for graph in listed:
+        if not (isinstance(graph, str) and _PLAIN_NAME.fullmatch(graph) and ".." not in graph):
+            return f"{MANIFEST} lists a graph named {graph!r}"
+    for name in present:
+        parts = name.split("/")
+        if len(parts) != 2 or parts[0] not in listed:
+            return f"{name} is outside the graphs' folders"
+    named: set[str] = set()
+    for graph, info in listed.items():
+        shipped = {name.split("/")[1] for name in present if name.startswith(f"{graph}/")}
+        problem = _graph_model(entry / graph, shipped)
+        if problem is not None:
+            return f"{graph}/model.json {problem}"
+        paths = [p for group in json.loads((entry / graph / "model.json").read_bytes())["weightsManifest"]
+                 for p in group["paths"]]
+        named.update(f"{graph}/{p}" for p in paths)
+        size = sum((entry / graph / name).stat().st_size for name in ["model.json", *paths])
+        if not (isinstance(info, dict) and info.get("bytes") == size and _count(info.get("parameters"))):
+            return f"{MANIFEST}: graph '{graph}' does not give its files' {size:,} bytes and its parameters"
+    unnamed = sorted(set(present) - named - {f"{graph}/model.json" for graph in listed})
+    if unnamed:
+        return f"{unnamed[0]} is named by no model.json"
+    expected = {"bytes": sum(info["bytes"] for info in listed.values()),
+                "size_multiple": architecture.SIZE_MULTIPLE, "min_size": architecture.MIN_SIZE}
+    for field, value in expected.items():
+        if manifest.get(field) != value or isinstance(manifest.get(field), bool):
+            return f"{MANIFEST}: {field} is {manifest.get(field)!r}, expected {value!r}"
+    style = manifest.get("style_max_size")
+    if not (style is None or _count(style) and style >= architecture.MIN_SIZE):
+        return f"{MANIFEST}: style_max_size is {style!r}"
+    if not isinstance(manifest.get("trained"), bool) or not _count(manifest.get("parameters")):
+        return f"{MANIFEST}: 'trained' and 'parameters' are not as the export writes them"
+    for field in ("name", "encoder", "quantization", "tensorflow", "tensorflowjs"):
+        if not isinstance(manifest.get(field), str):
+            return f"{MANIFEST}: {field} is not a string"
+    compression = manifest.get("compression")
+    if not (isinstance(compression, dict) and isinstance(compression.get("channels"), dict) and all(
+            isinstance(k, str) and _count(v) for k, v in compression["channels"].items())):
+        return f"{MANIFEST}: compression.channels is not a table of convs and channel counts"
+    return None
+
+
+def _count(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _graph_model(folder: Path, shipped: set[str]) -> str | None:
+    """What is wrong with a graph's model.json (its folder holds the files `shipped`), or None."""
+    try:
+        model = json.loads((folder / "model.json").read_bytes())
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        return f"is not JSON ({error})"
+    if not isinstance(model, dict) or model.get("format") != "graph-model":
+        return "is not a TF.js graph model (its format is not 'graph-model')"
+    topology, groups = model.get("modelTopology"), model.get("weightsManifest")
+    if not (isinstance(topology, dict) and isinstance(topology.get("node"), list)
+            and all(isinstance(node, dict) for node in topology["node"])):
+        return "has no graph (modelTopology.node)"
+    if not (isinstance(groups, list) and groups and all(
+            isinstance(g, dict) and isinstance(g.get("paths"), list) and isinstance(g.get("weights"), list)
+            for g in groups)):
+        return "has no weightsManifest of paths and weights"
+    paths = [p for group in groups for p in group["paths"]]
+    for path in paths:
+        if not (isinstance(path, str) and _PLAIN_NAME.fullmatch(path) and ".." not in path):
+            return f"names the weights file {path!r}: expected a plain file name in its folder"
+        if path not in shipped or path == "model.json":
+            return f"names the weights file {path!r}, which is not in its folder"
+    if len(set(paths)) != len(paths):
+        return "names a weights file twice"
+    needed = 0
+    for group in groups:
+        for weight in group["weights"]:
+            if not (isinstance(weight, dict) and isinstance(weight.get("name"), str)
+                    and isinstance(weight.get("shape"), list) and all(map(_count, weight["shape"]))):
+                return "has a weight without a name and a shape"
+            quantization = weight.get("quantization")
+            dtype = quantization.get("dtype") if isinstance(quantization, dict) else weight.get("dtype")
+            if dtype not in _DTYPE_BYTES or quantization is not None and not isinstance(quantization, dict):
+                return f"has the weight {weight['name']!r} of dtype {dtype!r}"
+            elements = 1
+            for side in weight["shape"]:
+                elements *= side
+            needed += elements * _DTYPE_BYTES[dtype]
+    size = sum((folder / path).stat().st_size for path in paths)
+    if needed != size:
+        return f"has weights of {needed:,} bytes in weights files of {size:,}"
+    return None
