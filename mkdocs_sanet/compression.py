@@ -378,13 +378,19 @@ def compressed_weights(source, setting: Setting, log=print, cache_dir: Path | No
             digest.update((Path(__file__).parent / name).read_bytes())
         path = Path(cache_dir) / f"{digest.hexdigest()[:32]}.npz"
         try:
+            if path.is_symlink() or not path.is_file():
+                raise OSError("not a regular file")
             with np.load(path, allow_pickle=False) as data:
                 out = {name: data[name] for name in data.files}
+            # Checked where it is read: every weight of the compressed widths, finite, nothing else.
+            weights_mod.check(out, source.encoder, str(path), channels(setting, source.encoder))
+            if not all(v.dtype == np.float32 and np.isfinite(v).all() for v in out.values()):
+                raise ValueError("not finite float32 weights")
             for line in describe(report(setting, source.encoder)):
                 log(line)
             return out
-        except (OSError, ValueError, EOFError, zipfile.BadZipFile):
-            pass  # not there, or damaged: compress (again)
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile, weights_mod.WeightsError):
+            pass  # not there, damaged or forged: compress (again)
     out = apply(weights_mod.load(source), source.encoder, setting, log)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)

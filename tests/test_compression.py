@@ -176,3 +176,23 @@ def test_compressed_weights_are_kept_between_builds(tmp_path, monkeypatch):
     compression.compressed_weights(source, setting, lambda line: None, tmp_path)
     compression.compressed_weights(source, compression.parse("uint8=decoder/conv1_1"), lambda line: None, tmp_path)
     assert len(calls) == 3 and len(list(tmp_path.glob("*.npz"))) == 2
+
+
+def test_forged_kept_weights_are_compressed_again(tmp_path, monkeypatch):
+    """The kept compressed weights are checked where they are read: other shapes, a NaN, a link."""
+    source = weights.untrained_source()
+    setting = compression.parse("uint8=all")
+    calls = []
+    apply = compression.apply
+    monkeypatch.setattr(compression, "apply", lambda *a, **k: calls.append(1) or apply(*a, **k))
+    good = compression.compressed_weights(source, setting, lambda line: None, tmp_path)
+    kept, = tmp_path.glob("*.npz")
+    forged = dict(good)
+    forged["decoder/conv1_1/bias"] = np.array([np.nan, 0, 0], np.float32)
+    np.savez(kept, **forged)
+    again = compression.compressed_weights(source, setting, lambda line: None, tmp_path)
+    assert np.isfinite(again["decoder/conv1_1/bias"]).all() and len(calls) == 2
+    forged = {k: v for k, v in good.items() if k != "decoder/conv1_1/kernel"}
+    np.savez(kept, **forged)
+    compression.compressed_weights(source, setting, lambda line: None, tmp_path)
+    assert len(calls) == 3
