@@ -87,6 +87,8 @@ def check_image(path: Path, model_size: int | None = None) -> tuple[int, int]:
     """The (width, height) of a picture for a page, or ImageCheckError saying what is wrong.
     model_size: the longest side the model gets it at (0: its own size; None: not a model input),
     at which each side must still be at least MIN_SIZE."""
+    if not path.is_file():
+        raise ImageCheckError("not a regular file: expected a JPEG, PNG, GIF or WebP picture")
     stat = path.stat()
     info = _inspect(os.fspath(path), stat.st_size, stat.st_mtime_ns)
     if isinstance(info, str):

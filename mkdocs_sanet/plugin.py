@@ -15,7 +15,7 @@ from pathlib import Path, PurePosixPath
 from mkdocs.exceptions import PluginError
 from mkdocs.plugins import BasePlugin, event_priority
 
-from . import bundled, demo_html, isolation, markdown_ext, page_assets, tags
+from . import bundled, demo_html, isolation, markdown_ext, page_assets, pipeline, tags
 from .builder import Background, BuildError, ModelBuild
 from .cache import Cache, CacheError
 from .citations import Bibliography, BibliographyError
@@ -97,8 +97,13 @@ class SANetPlugin(BasePlugin[SANetConfig]):
     def on_files(self, files, config):
         for role in ("content", "style"):
             for path in getattr(self.config.presets, role):
-                if files.get_file_from_path(PurePosixPath(path).as_posix()) is None:
+                file = files.get_file_from_path(PurePosixPath(path).as_posix())
+                if file is None:
                     raise PluginError(f"mkdocs.yml: sanet: presets: {role}: {path}: no such file in docs_dir")
+                try:  # the checks of a tag's pictures: a picture the browser and the model can use
+                    pipeline.check_image(Path(file.abs_src_path), self.config.max_size)
+                except (pipeline.ImageCheckError, OSError) as error:
+                    raise PluginError(f"mkdocs.yml: sanet: presets: {role}: {path}: {error}") from None
         return files
 
     def on_page_markdown(self, markdown, page, config, files):

@@ -185,3 +185,20 @@ def test_good_pictures_build(tmp_path, pictures, model_cache):
     mkdocs_build(config_path)
     html = (tmp_path / "project" / "site" / "index.html").read_text()
     assert 'data-sanet-max-size="96"' in html and 'data-sanet-control="backend"' in html
+
+
+@pytest.mark.parametrize("name, expected", [
+    ("notes.jpg", "not an image Pillow can read (cannot identify image file"),
+    ("empty.png", "not an image Pillow can read (the file is empty)"),
+    ("picture.tiff", "a TIFF image, which browsers do not show"),
+    ("tiny.png", "20x40: each side must be at least 32 px"),
+    ("page.md", "not an image Pillow can read"),
+])
+def test_presets_get_the_checks_of_tag_pictures(tmp_path, pictures, name, expected):
+    """A preset that would fail at Stylize fails the build instead, naming the option."""
+    (pictures / "page.md").write_text("# A page, not a picture\n")
+    images = {f"images/{p.name}": p for p in pictures.iterdir()}
+    role = "style"
+    options = f"presets:\n  content: [images/good.png]\n  {role}: [images/{name}]"
+    stderr = build_error(tmp_path, {"index.md": "# T\n\n<% sanet_demo %>\n"}, images, options=options)
+    assert f"mkdocs.yml: sanet: presets: {role}: images/{name}: {expected}" in stderr
