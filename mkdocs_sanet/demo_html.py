@@ -48,6 +48,25 @@ BACKEND_LABELS = {"webgpu": "WebGPU", "webgl": "WebGL", "wasm": "WASM", "cpu": "
 BACKEND_TITLE = "Where the model runs: Auto picks the fastest that works here"
 
 
+# The status line: the progress bar (the model's download) and its amount, then the live region,
+# which says each stage once (static/sanet-demo.js `say`), not each chunk of the download.
+STATUS_HTML = (
+    '<div class="sanet-demo__status">'
+    '<progress aria-label="Model download" hidden></progress>'
+    '<span class="sanet-demo__amount" hidden></span> '
+    '<span class="sanet-demo__message" role="status" aria-live="polite" aria-atomic="true">{message}</span></div>')
+# The result: the canvas is named (role img) after each run; the label here is for the first one.
+RESULT_HTML = (
+    '<figure class="sanet-demo__result" hidden>'
+    '<canvas role="img" aria-label="The stylized picture"></canvas>'
+    '<figcaption><span class="sanet-demo__timing"></span> '
+    '<a class="md-button sanet-demo__download" download="stylized.png" href="#">Download PNG</a>'
+    '</figcaption></figure>')
+# With JavaScript off, the stylesheet hides everything but this (sanet-demo:not(:defined)).
+NOSCRIPT_TEXT = ("This demo stylizes pictures in your browser and needs JavaScript, "
+                 "which is off or blocked here.")
+
+
 def size_choices(max_size: int) -> list[int]:
     return sorted({s for s in (128, 256, 384, 512, 768, 1024) if s < max_size} | {max_size})
 
@@ -95,14 +114,9 @@ def render_demo(*, demo_id: str, model_url: str, runtime_url: str, backends: lis
         f'<option value="auto" selected>Auto</option>{engines}</select></label>'
         f'<button type="button" class="md-button md-button--primary sanet-demo__run" disabled>Stylize</button>'
         f'</div>'
-        f'<div class="sanet-demo__status" role="status" aria-live="polite">'
-        f'<progress hidden></progress> <span class="sanet-demo__message">'
-        f'The demo starts when JavaScript has loaded. Nothing leaves your browser.</span></div>'
-        f'<figure class="sanet-demo__result" hidden><canvas></canvas>'
-        f'<figcaption><span class="sanet-demo__timing"></span> '
-        f'<a class="md-button sanet-demo__download" download="stylized.png" href="#">Download PNG</a>'
-        f'</figcaption></figure>'
-        f'<noscript><p>This demo runs in your browser and needs JavaScript.</p></noscript>'
+        f'{STATUS_HTML.format(message="Loading the demo…")}'
+        f'{RESULT_HTML}'
+        f'<noscript><p class="sanet-demo__noscript">{NOSCRIPT_TEXT}</p></noscript>'
         f'</sanet-demo>')
 
 

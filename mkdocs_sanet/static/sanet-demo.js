@@ -315,9 +315,12 @@
         `fastest that works here"><option value="auto" selected>Auto</option>${engines}</select></label>` +
         `<button type="button" class="md-button md-button--primary sanet-demo__run" disabled>Stylize</button>` +
         `</div>` +
-        `<div class="sanet-demo__status" role="status" aria-live="polite">` +
-        `<progress hidden></progress> <span class="sanet-demo__message">Loading…</span></div>` +
-        `<figure class="sanet-demo__result" hidden><canvas></canvas>` +
+        `<div class="sanet-demo__status">` +
+        `<progress aria-label="Model download" hidden></progress>` +
+        `<span class="sanet-demo__amount" hidden></span> ` +
+        `<span class="sanet-demo__message" role="status" aria-live="polite" aria-atomic="true">Loading the demo…</span></div>` +
+        `<figure class="sanet-demo__result" hidden>` +
+        `<canvas role="img" aria-label="The stylized picture"></canvas>` +
         `<figcaption><span class="sanet-demo__timing"></span> ` +
         `<a class="md-button sanet-demo__download" download="stylized.png" href="#">Download PNG</a>` +
         `</figcaption></figure>`;
@@ -330,6 +333,7 @@
         button: find(".sanet-demo__run"),
         message: find(".sanet-demo__message"),
         progress: find(".sanet-demo__status progress"),
+        amount: find(".sanet-demo__amount"),
         result: find(".sanet-demo__result"),
         canvas: find(".sanet-demo__result canvas"),
         timing: find(".sanet-demo__timing"),
@@ -342,8 +346,9 @@
       // The largest size the page allows (what the browser can do): no picture is drawn larger.
       this.sizeCap = Number(this.dataset.sanetMaxSize) || Number(this.ui.size.value);
       this.backends = this.dataset.sanetBackends.split(",");
-      // role -> the selected picture: a URL, or the reader's File.
+      // role -> the selected picture: a URL, or the reader's File; and its name (the canvas's label).
       this.selected = {};
+      this.names = {};
       this.addOptions();
       for (const element of this.querySelectorAll(".sanet-demo__picker")) this.setUpPicker(element);
       this.setUpOptions();
@@ -365,6 +370,7 @@
           other.setAttribute("aria-pressed", other === presetButton ? "true" : "false");
         }
         this.selected[role] = presetButton.sanetFile || presetButton.dataset.sanetSrc;
+        this.names[role] = presetButton.title;
       };
       presets.addEventListener("click", (event) => {
         const presetButton = event.target.closest(".sanet-demo__preset");
@@ -389,18 +395,34 @@
       });
     }
 
+    /* The message, in the live region: screen readers say each new one, so a message is a stage
+     * (downloading, encoding, done, an error), never a count that changes many times a second. */
     say(text, state) {
-      this.ui.message.textContent = text;
+      if (this.ui.message.textContent !== text) this.ui.message.textContent = text;
       if (state) this.dataset.sanetState = state;
     }
 
+    /* The download's progress bar and amount ("1.2 MB of 4.0 MB"), beside the live region. */
     showProgress(value, max) {
-      const progress = this.ui.progress;
-      progress.hidden = value == null;
+      const {progress, amount} = this.ui;
+      progress.hidden = amount.hidden = value == null;
       if (value != null) {
         progress.max = max;
         progress.value = value;
+        amount.textContent = `${formatMB(value)} of ${formatMB(max)}`;
       }
+    }
+
+    /* Stylize (and the webcam button) while a run or the camera holds them: aria-disabled, not
+     * disabled, so that a keyboard's focus stays on the button instead of falling to the page. */
+    setBusy(button, busy) {
+      if (!button) return;
+      if (busy) button.setAttribute("aria-disabled", "true");
+      else button.removeAttribute("aria-disabled");
+    }
+
+    isBusy(button) {
+      return button.getAttribute("aria-disabled") === "true";
     }
 
     /* The model's size (and whether it is trained), before anything large is fetched. */
@@ -446,20 +468,19 @@
       for (const button of presets.querySelectorAll(".sanet-demo__preset")) {
         button.setAttribute("aria-pressed", String(button.dataset.sanetSrc === wanted));
       }
-      stylePicker.after(second);
       const brush = document.createElement("div");
       brush.className = "sanet-demo__brush";
       brush.hidden = true;
       brush.innerHTML =
         `<p>Paint where the second painting goes; without paint, Mix shares it out everywhere.</p>` +
-        `<div class="sanet-demo__stack"><canvas class="sanet-demo__photo"></canvas>` +
-        `<canvas class="sanet-demo__mask"></canvas></div>` +
+        `<div class="sanet-demo__stack"><canvas class="sanet-demo__photo" aria-hidden="true"></canvas>` +
+        `<canvas class="sanet-demo__mask" role="img" aria-label="The photo, with where the second painting goes ` +
+        `painted in white"></canvas></div>` +
         `<div class="sanet-demo__tools">` +
         `<label><input type="radio" name="sanet-tool-${number}" value="brush" checked data-sanet-control="brush"> Brush</label>` +
         `<label><input type="radio" name="sanet-tool-${number}" value="eraser" data-sanet-control="eraser"> Eraser</label>` +
         `<label>Width <input type="range" min="2" max="60" value="16" data-sanet-control="brush-size"></label>` +
         `<button type="button" class="md-button" data-sanet-control="clear-mask">Clear</button></div>`;
-      this.querySelector(".sanet-demo__pickers").after(brush);
       const options = document.createElement("div");
       options.className = "sanet-demo__controls sanet-demo__options";
       options.innerHTML =
@@ -468,15 +489,27 @@
         `<label title="The second painting's share">Mix <input type="range" min="0" max="1" step="0.05" ` +
         `value="${mix}" data-sanet-control="mix"><output>${mix.toFixed(2)}</output></label>` +
         `<label><input type="checkbox" data-sanet-control="keep-colors"` +
-        `${d.sanetKeepColors === "true" ? " checked" : ""}> Keep the photo's colours</label>` +
-        (d.sanetWebcam === "false" ? "" :
-          `<button type="button" class="md-button sanet-demo__webcam" aria-pressed="false">Start the webcam</button>`);
-      this.ui.controls.before(options);  // the Stylize button stays last
+        `${d.sanetKeepColors === "true" ? " checked" : ""}> Keep the photo's colours</label>`;
+      // What a first reader does not need is folded away, below the result, so that Stylize
+      // comes right after the two pickers; open at first when the page sets one of these options.
+      const more = document.createElement("details");
+      more.className = "sanet-demo__more";
+      more.open = passes !== 1 || Boolean(d.sanetStyle2) || d.sanetKeepColors === "true";
+      more.innerHTML = `<summary>More options: a second painting, style influence, the photo's colours</summary>`;
+      more.append(second, brush, options);
+      this.ui.result.after(more);
+      if (d.sanetWebcam !== "false") {
+        const webcam = Object.assign(document.createElement("button"), {
+          type: "button", className: "md-button sanet-demo__webcam", textContent: "Start the webcam"});
+        webcam.setAttribute("aria-pressed", "false");
+        this.ui.button.after(webcam);  // after Stylize, in the same row
+      }
       // Before/after: the photo over the result, uncovered from the left by the slider.
       const canvas = this.ui.canvas;
       const compare = Object.assign(document.createElement("div"), {className: "sanet-demo__compare"});
       canvas.before(compare);
       const before = Object.assign(document.createElement("canvas"), {className: "sanet-demo__before"});
+      before.setAttribute("aria-hidden", "true");  // the photo again, over the named result
       compare.append(canvas, before);
       const slider = document.createElement("label");
       slider.className = "sanet-demo__slider";
@@ -608,7 +641,7 @@
         choice,
         onProgress: (loaded, total) => {
           this.showProgress(loaded, total);
-          this.say(`Downloading the model: ${formatMB(loaded)} of ${formatMB(total)}`);
+          this.say(`Downloading the model (${formatMB(total)})…`);
         },
         onStatus: (status, name, why) => {
           if (status === "loading") this.say("Loading the TF.js runtime…", "loading");
@@ -624,17 +657,19 @@
      * second in the caption; a second click stops it and releases the camera. */
     async toggleWebcam() {
       const {webcam, button, timing, result} = this.ui;
+      if (this.isBusy(webcam)) return;
       if (this.live) {
-        webcam.disabled = true;
+        this.setBusy(webcam, true);
         await this.live.stop();
-        webcam.disabled = false;
+        this.setBusy(webcam, false);
         return;
       }
       if (!this.selected.style) {
         this.say("Pick a painting first.");
         return;
       }
-      webcam.disabled = button.disabled = true;
+      this.setBusy(webcam, true);
+      this.setBusy(button, true);
       try {
         const maxSize = Math.min(Number(this.ui.size.value) || this.sizeCap, this.sizeCap);
         const choice = this.ui.backend ? this.ui.backend.value : "auto";
@@ -651,6 +686,7 @@
           },
         });
         this.live = live;
+        this.ui.canvas.setAttribute("aria-label", `The webcam's picture, live, ${this.describePictures("the camera's frames")}`);
         result.hidden = false;
         this.ui.before.hidden = true;
         webcam.setAttribute("aria-pressed", "true");
@@ -660,28 +696,29 @@
           this.live = null;
           webcam.setAttribute("aria-pressed", "false");
           webcam.textContent = "Start the webcam";
-          button.disabled = false;
+          this.setBusy(button, false);
           if (live.error) this.say(`The webcam stopped: ${live.error.message}`, "error");
           else this.say("The camera is off.", "idle");
         });
       } catch (error) {
         console.error(error);
         this.showProgress(null);
-        button.disabled = false;
+        this.setBusy(button, false);
         this.say(`The webcam could not start: ${error.message}`, "error");
       } finally {
-        webcam.disabled = false;
+        this.setBusy(webcam, false);
       }
     }
 
     async run() {
       const {button, canvas} = this.ui;
+      if (this.isBusy(button)) return;
       if (!this.selected.content || !this.selected.style) {
         this.say("Pick a photo and a painting first.");
         return;
       }
       if (this.live) await this.live.stop();
-      button.disabled = true;
+      this.setBusy(button, true);
       try {
         const choice = this.ui.backend ? this.ui.backend.value : "auto";
         const maxSize = Math.min(Number(this.ui.size.value) || this.sizeCap, this.sizeCap);
@@ -697,7 +734,7 @@
           const [content, style] = await Promise.all([
             imageCanvas(this.selected.content, maxSize), imageCanvas(this.selected.style, maxSize)]);
           const options = await this.stylizeOptions(content, maxSize);
-          this.say("Stylizing…", "running");
+          this.dataset.sanetState = "running";  // the stages say the rest (onStage)
           started = performance.now();
           try {
             out = await model.stylize(content, style, options);
@@ -721,7 +758,7 @@
         this.showProgress(null);
         this.say(`Something went wrong: ${error.message}`, "error");
       } finally {
-        button.disabled = false;
+        this.setBusy(button, false);
       }
     }
 
@@ -734,12 +771,21 @@
       before.hidden = false;
     }
 
+    /* "the photo Cat in the style of Starry": the pictures of the run, for the canvas's name. */
+    describePictures(photo) {
+      const name = (role, fallback) => this.names[role] ? `“${this.names[role]}”` : fallback;
+      const second = this.selected.style2 ? ` and ${name("style2", "a second painting")}` : "";
+      return `${photo || `the photo ${name("content", "you chose")}`} in the style of ` +
+        `${name("style", "the painting you chose")}${second}`;
+    }
+
     /* The canvas holds the picture: its caption and the PNG download (at its full size). */
     showResult(seconds, backend) {
       const {canvas, download, result, timing} = this.ui;
       result.hidden = false;
       this.dataset.sanetSeconds = seconds.toFixed(3);
       timing.textContent = `${canvas.width}×${canvas.height} in ${seconds.toFixed(1)} s on ${backend}`;
+      canvas.setAttribute("aria-label", `The result, ${this.describePictures()}, ${canvas.width}×${canvas.height} pixels`);
       timing.title = this.dataset.sanetThreads === "1" ? this.dataset.sanetThreadsNote || "" : "";
       canvas.toBlob((blob) => {
         if (this.downloadUrl) URL.revokeObjectURL(this.downloadUrl);
