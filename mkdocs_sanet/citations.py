@@ -224,6 +224,7 @@ class Bibliography:
             raise BibliographyError(f"{path}:{line}: not a readable BibTeX file ({_short(error, 200)})") from None
         self.lines = parser.lines
         self._formatted: dict[str, str] = {}  # by the .bib's spelling of the key
+        self._style = None
 
     def __contains__(self, key: str) -> bool:
         return key in self.database.entries
@@ -251,7 +252,9 @@ class Bibliography:
 
         entry = self.database.entries[key]
         where = f"{self.path}:{self.lines.get(key, 1)}: entry '{_short(key)}'"
-        style = find_plugin("pybtex.style.formatting", "plain")()
+        if self._style is None:  # pybtex looks its plugins up in the installed packages' entry points: once
+            self._style = find_plugin("pybtex.style.formatting", "plain")()
+        style = self._style
         known = _entry_types(style)
         if entry.type not in known:
             raise BibliographyError(f"{where}: unknown entry type @{_short(entry.original_type)}; expected one of "
