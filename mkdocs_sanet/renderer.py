@@ -15,7 +15,7 @@ from mkdocs.utils import get_relative_url
 
 from . import article, demo_html, formulas, page_assets, pipeline, results, tags
 from .builder import ModelBuild
-from .citations import Bibliography, PageCitations
+from .citations import Bibliography, BibliographyError, PageCitations
 from .config import SANetConfig, over_the_cap
 
 log = logging.getLogger("mkdocs.plugins.sanet")
@@ -109,6 +109,10 @@ class Renderer:
                     raise tags.TagError(tag.line, "cite needs a bibliography: set the plugin's bibliography option")
                 if a["key"] not in self.bibliography:
                     raise tags.TagError(tag.line, f"unknown citation key '{a['key']}' (not in {self.bibliography.path})")
+                try:  # the entry formatted now, its errors with the page's line; the key as the .bib spells it
+                    a["key"] = self.bibliography.check(a["key"])
+                except BibliographyError as error:
+                    raise tags.TagError(tag.line, str(error)) from None
 
     def _docs_image(self, value: str, page, files, tag: tags.Tag, key: str) -> demo_html.Preset:
         """A path inside docs_dir (relative to the page, or to docs_dir when it starts with /):
