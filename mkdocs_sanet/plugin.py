@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import signal
 import tempfile
 import threading
 import time
@@ -27,6 +28,10 @@ from .weights import WeightsError, resolve
 log = logging.getLogger("mkdocs.plugins.sanet")
 
 
+def _interrupt(number, frame):
+    raise KeyboardInterrupt
+
+
 class SANetPlugin(BasePlugin[SANetConfig]):
     supports_multiple_instances = False
 
@@ -35,6 +40,7 @@ class SANetPlugin(BasePlugin[SANetConfig]):
         self.serving = False  # under `mkdocs serve`: pages do not wait for a cold model build
         self.builds = 0
         self.shut_down = False
+        self.untrained_said = False  # `mkdocs serve` says it once, not at every rebuild
 
     # Early: the Markdown extension added here must be in markdown_extensions before another
     # plugin's on_config builds a Markdown from that list, or copies it.
@@ -89,6 +95,11 @@ class SANetPlugin(BasePlugin[SANetConfig]):
             # A file that `mkdocs serve` watches: touched when a model build ends, for a rebuild.
             self.signal = Path(tempfile.mkdtemp(prefix="sanet-serve-")) / "model-ready"
             self.signal.write_text("")
+            # SIGTERM (a service manager, `kill`) ends serve as Ctrl-C does, so that on_shutdown
+            # removes the folder; Python's default would end the process on the spot.
+            if threading.current_thread() is threading.main_thread() and \
+                    signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+                signal.signal(signal.SIGTERM, _interrupt)
 
     def on_serve(self, server, config, builder):
         server.watch(str(self.signal))
@@ -127,7 +138,8 @@ class SANetPlugin(BasePlugin[SANetConfig]):
             files.remove(existing)
         for file in added:
             files.append(file)
-        if with_model and not self.model.build.source.trained:
+        if with_model and not self.model.build.source.trained and not self.untrained_said:
+            self.untrained_said = True
             log.info("sanet: the model is UNTRAINED (random attention and decoder weights): "
                      "the demo runs end to end but does not stylize yet")
         return env

@@ -7,10 +7,12 @@ import os
 import re
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.error
 import urllib.request
+from pathlib import Path
 
 from helpers import write_site
 from helpers import DEMO_PAGE, free_port
@@ -29,6 +31,7 @@ def test_serve_does_not_wait_for_a_cold_model_build(tmp_path):
     port = free_port()
     base = f"http://127.0.0.1:{port}/"
     env = {**os.environ, "NO_MKDOCS_2_WARNING": "1", "PYTHONUNBUFFERED": "1"}
+    signal_folders = set(Path(tempfile.gettempdir()).glob("sanet-serve-*"))
     process = subprocess.Popen(
         [sys.executable, "-m", "mkdocs", "serve", "-f", str(config), "-a", f"127.0.0.1:{port}"],
         cwd=config.parent, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=env)
@@ -66,5 +69,7 @@ def test_serve_does_not_wait_for_a_cold_model_build(tmp_path):
         time.sleep(4)
         assert "".join(lines).count("Documentation built") == built == 2, "".join(lines)
     finally:
-        process.terminate()
+        process.terminate()  # SIGTERM
         process.wait(timeout=60)
+    assert set(Path(tempfile.gettempdir()).glob("sanet-serve-*")) <= signal_folders, "serve left its folder"
+    assert "".join(lines).count("UNTRAINED") <= 1
