@@ -128,16 +128,18 @@ def architecture_svg(encoder: str, model_name: str, size: int = 512, compression
     else:
         what = f"the compression preset {named}" if named else f"the compression setting {preset}"
         stored = f"; uint8 weights in the {', '.join(setting.uint8)}" if setting.uint8 else ""
-        compressed = (f" Compressed without retraining by {what}: factored convs show their rank / width, "
+        compressed = (f" Compressed by {what}: factored convs show their rank / width, "
                       f"pruned ones their kept / original channels{stored}.")
     return (
-        f'<figure class="sanet-architecture"><svg viewBox="0 0 980 300" role="img" '
+        # A phone scrolls the drawing sideways at a readable size (sanet-article.css) instead of shrinking it.
+        f'<figure class="sanet-architecture"><div class="sanet-architecture__scroll" tabindex="0" '
+        f'aria-label="The architecture drawing (scrolls sideways)"><svg viewBox="0 0 980 300" role="img" '
         f'aria-label="SANet architecture of {e(model_name)}" xmlns="http://www.w3.org/2000/svg">'
         '<defs><marker id="sanet-arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" '
         'orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" class="m"/></marker></defs>'
         '<rect x="505" y="18" width="160" height="250" rx="8" class="group"/>'
         + "".join(box.svg() for box in boxes) + "".join(arrows) + label +
-        f'</svg><figcaption>The model this site serves, drawn from its definition: feature shapes for a '
+        f'</svg></div><figcaption>The model this site serves, drawn from its definition: feature shapes for a '
         f'{size}×{size} input; encoder {counts["encoder"]:,}, transform {counts["transform"]:,}, decoder '
         f'{counts["decoder"]:,} parameters.{e(compressed)}</figcaption></figure>')
 

@@ -213,6 +213,9 @@ def test_layout_at_desktop_and_phone_width(built, browser, serve, tmp_path):
             browser.save_screenshot(str(tmp_path / f"article-{width}.png"))
             shutil.copy(tmp_path / f"article-{width}.png", root / f"article-{width}.png")
             overflow = browser.execute_script("return document.documentElement.scrollWidth")
+            label = browser.execute_script(
+                "return document.querySelector('.sanet-architecture text').getBoundingClientRect().height")
+            assert label >= 9, f"the architecture's labels are {label:.1f} px tall at {width} px"
         finally:
             browser.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
         tops[width] = boxes
