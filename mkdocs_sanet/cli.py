@@ -142,7 +142,7 @@ def write_picture(image, output: Path, picture_format: str) -> None:
     try:
         with os.fdopen(handle, "wb") as file:
             image.save(file, format=picture_format)
-        os.chmod(partial, 0o666 & ~outputs._umask())
+        os.chmod(partial, 0o666 & ~outputs.umask())
         os.replace(partial, real)
     except (OSError, ValueError, KeyError) as error:
         os.unlink(partial)  # ours: made by mkstemp above

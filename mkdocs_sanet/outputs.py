@@ -210,7 +210,7 @@ class Output:
             raise OutputError(f"{parent}: cannot write there ({reason(error)}): expected a writable folder for "
                               f"{self.shown} (it is written beside it first)") from None
         try:
-            os.chmod(staging, stat.S_IMODE(os.stat(self.target).st_mode) if plan.exists else 0o777 & ~_umask())
+            os.chmod(staging, stat.S_IMODE(os.stat(self.target).st_mode) if plan.exists else 0o777 & ~umask())
             written = {}
             for name, source in sorted(files.items()):
                 if name not in kept:
@@ -293,7 +293,7 @@ def _raise(error: OSError) -> None:
     raise error
 
 
-def _umask() -> int:
+def umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask

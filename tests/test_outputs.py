@@ -137,7 +137,7 @@ def test_build_model_writes_a_new_folder_then_replaces_its_own(capsys, tmp_path,
     (entry / "encode" / "group1-shard1of2.bin").write_bytes(b"new")
     assert build_model(capsys, target)[0] == 0
     assert sorted(p.name for p in (target / "encode").iterdir()) == ["group1-shard1of2.bin", "model.json"]
-    assert stat.S_IMODE(target.stat().st_mode) == 0o777 & ~outputs._umask()
+    assert stat.S_IMODE(target.stat().st_mode) == 0o777 & ~outputs.umask()
 
 
 @pytest.mark.parametrize("change", ["added", "edited", "link"])
@@ -435,7 +435,7 @@ def test_a_failed_picture_write_names_the_file_and_leaves_nothing(capsys, tmp_pa
     link.symlink_to(output)
     cli.write_picture(Image.new("RGB", (8, 8)), link, "PNG")  # through the link: the link stays
     assert link.is_symlink() and Image.open(output).size == (8, 8)
-    assert stat.S_IMODE(output.stat().st_mode) == 0o666 & ~outputs._umask()
+    assert stat.S_IMODE(output.stat().st_mode) == 0o666 & ~outputs.umask()
 
 
 # Every failure: one line, exit 2
