@@ -9,21 +9,24 @@
 --compression (stylize, build-model, info, export): a preset (none, light, fast) and/or key=value
 items, see mkdocs_sanet/compression.py; `none` is the model as trained.
 
-Exit codes: 0 on success, 2 on bad input, with one line on stderr.
+Exit codes: 0 on success; 2 on any failure (bad input, an output folder that holds the user's
+files, a full disk), with one line on stderr and no traceback.
+
+The folders that build-model and export write are written by outputs.py: never a file of the
+user's deleted.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import shutil
+import os
 import sys
 import tempfile
 from pathlib import Path
 
 import numpy as np
 
-from . import architecture, bundled, compression, page_assets
+from . import architecture, bundled, compression, outputs, page_assets
 from .builder import BuildError, ModelBuild
 from .cache import Cache, CacheError
 from .checkpoints import CheckpointError
@@ -71,6 +74,7 @@ def stylize(args) -> None:
         raise InputError("--mask needs two --style paintings (white: the second)")
     if args.mask is not None and args.style_weights is not None:
         raise InputError("--mask and --style-weights: give one (the mask says where each style goes)")
+    picture_format = check_picture_output(args.output)
     paths = {"content": args.content, "style": args.style[0]}
     if len(args.style) == 2:
         paths["style2"] = args.style[1]
@@ -96,9 +100,53 @@ def stylize(args) -> None:
             style2=images.get("style2"), mix=mix, mask=mask, passes=args.passes, keep_colors=args.keep_colors)
     except pipeline.ImageSizeError as error:
         raise InputError(str(error)) from None
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(pipeline.to_uint8(out)).save(args.output)
+    write_picture(Image.fromarray(pipeline.to_uint8(out)), args.output, picture_format)
     print(f"wrote {args.output} ({out.shape[1]}x{out.shape[0]})")
+
+
+PICTURE_EXAMPLES = ".png, .jpg, .webp"
+
+
+def check_picture_output(output: Path) -> str:
+    """stylize's --output, before anything is computed: a picture file name that Pillow can
+    write, in a folder (or where one can be made). Returns Pillow's format for it."""
+    from PIL import Image
+
+    if output.is_dir():
+        raise InputError(f"--output {output}: a folder: expected a picture file, such as {output / 'out.png'}")
+    picture_format = Image.registered_extensions().get(output.suffix.lower())
+    if picture_format is None or picture_format not in Image.SAVE:
+        what = f"{output.suffix!r} is not a picture format that Pillow writes" if output.suffix else "no extension"
+        raise InputError(f"--output {output}: {what}: expected a name ending in {PICTURE_EXAMPLES} "
+                         "or another of Pillow's formats")
+    real = Path(os.path.realpath(output))
+    for parent in real.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise InputError(f"--output {output}: {parent} is not a folder")
+            if not os.access(parent, os.W_OK | os.X_OK):
+                raise InputError(f"--output {output}: {parent} cannot be written: expected a writable folder")
+            break
+    return picture_format
+
+
+def write_picture(image, output: Path, picture_format: str) -> None:
+    """Written beside the file, then renamed onto it (through a link to the file it names):
+    never a half-written picture, and a failure names the file."""
+    real = Path(os.path.realpath(output))
+    try:
+        real.parent.mkdir(parents=True, exist_ok=True)
+        handle, partial = tempfile.mkstemp(prefix=f".{real.name}.", suffix=".partial", dir=real.parent)
+    except OSError as error:
+        raise InputError(f"--output {output}: cannot write in {real.parent} ({outputs.reason(error)})") from None
+    try:
+        with os.fdopen(handle, "wb") as file:
+            image.save(file, format=picture_format)
+        os.chmod(partial, 0o666 & ~outputs.umask())
+        os.replace(partial, real)
+    except (OSError, ValueError, KeyError) as error:
+        os.unlink(partial)  # ours: made by mkstemp above
+        raise InputError(f"--output {output}: writing the picture failed ({error}); nothing was written") from None
 
 
 def model_entry(model: str, quantization: str, cache_dir: Path, setting: str) -> tuple[Path, str]:
@@ -112,48 +160,54 @@ def model_entry(model: str, quantization: str, cache_dir: Path, setting: str) ->
         raise InputError(f"--cache-dir: {error}") from None
 
 
+def model_output(target: Path) -> outputs.Output:
+    return outputs.Output(target, "build-model", keep=None,
+                          expected="a new or empty folder, or one that build-model wrote")
+
+
 def build_model(args) -> None:
+    """--output: a new or empty folder, or one that build-model wrote, with none of the user's
+    files in it (see outputs.py)."""
+    output = model_output(args.output)
+    output.check()
     entry, key = model_entry(args.model, args.quantization, args.cache_dir, args.compression)
-    if args.output.exists():
-        shutil.rmtree(args.output)
-    page_assets.copy_tree(entry, args.output)
+    output.write({path.relative_to(entry).as_posix(): path for path in entry.rglob("*") if path.is_file()})
     print(f"wrote {args.output} (cache entry {key[:12]})")
 
 
-# What `export` writes besides what a demo loads (page_assets.demo_files) and the model.
-EXPORT_EXTRAS = {"README.md": "export-README.md", "index.html": "export-index.html", "sanet-sw.js": "sanet-sw.js"}
+def export_output(target: Path) -> outputs.Output:
+    """An export's folder. One that an older version wrote (no manifest) is refused like any
+    other folder, with a message that says so."""
+    foreign = (f"{target}: the folder is not empty and holds no earlier export: "
+               "expected a new or empty folder (export replaces only an earlier export)")
+    if (target / "sanet-demo.js").is_file() and not os.path.lexists(target / outputs.MANIFEST):
+        foreign = (f"{target}: an export by an older mkdocs-sanet, without {outputs.MANIFEST} (the list of the "
+                   "files that export wrote), so the files of yours in it cannot be told apart: "
+                   "expected a new or empty folder (move this one away, then copy your files into the new export)")
+    return outputs.Output(target, "export", keep=page_assets.export_keeps, foreign=foreign,
+                          expected="a new or empty folder, or an earlier export")
 
 
 def export_folder(args) -> None:
-    """DIR: the demo as <sanet-demo>, with everything it loads, for a page of any site."""
+    """DIR: the demo as <sanet-demo>, with everything it loads, for a page of any site. An
+    earlier export is replaced, keeping the author's own files and their edits of its pages and
+    presets (see outputs.py)."""
     target = args.dir
-    if target.exists() and not target.is_dir():
-        raise InputError(f"{target}: not a folder: expected a new or empty folder, or an earlier export")
-    if target.is_dir() and any(target.iterdir()) and not (target / "sanet-demo.js").is_file():
-        raise InputError(f"{target}: the folder is not empty and holds no earlier export: "
-                         "expected a new or empty folder (export replaces only an earlier export)")
+    output = export_output(target)
+    output.check()
+    runtime = bundled.runtime_dir(args.runtime_dir)
     try:
-        files = page_assets.demo_files(bundled.runtime_dir(args.runtime_dir))
+        page_assets.runtime_sources(runtime)
     except page_assets.RuntimeMissing as error:
         raise InputError(f"--runtime-dir: {error}") from None
     entry, key = model_entry(args.model, args.quantization, args.cache_dir, args.compression)
-    files.update({name: page_assets.STATIC / source for name, source in EXPORT_EXTRAS.items()})
-    files.update({f"model/{path.relative_to(entry).as_posix()}": path for path in entry.rglob("*") if path.is_file()})
-    target.parent.mkdir(parents=True, exist_ok=True)
-    # Written beside DIR, then moved there: a failure leaves nothing half-written.
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
-    try:
-        page_assets.copy_files(files, staging)
-        (staging / "presets" / "presets.json").write_text(json.dumps(page_assets.presets_by_role(), indent=2) + "\n")
-        if target.exists():
-            shutil.rmtree(target)
-        staging.rename(target)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
+    kept = output.write(page_assets.export_files(runtime, entry))
     size = sum(p.stat().st_size for p in target.rglob("*") if p.is_file())
     print(f"wrote {target} ({size / 1e6:.1f} MB, model cache entry {key[:12]}); a page uses it with\n"
           f'  <script src=".../{target.name}/sanet-demo.js" defer></script>\n  <sanet-demo></sanet-demo>')
+    if kept:
+        print(f"kept {len(kept)} file{'s' if len(kept) > 1 else ''} of yours (added, or changed since the "
+              f"last export; the export's own version is not written over a changed one): {outputs.names(kept)}")
 
 
 def info(args) -> None:
@@ -234,9 +288,15 @@ def main(argv=None) -> int:
     args = parser().parse_args(argv)
     try:
         args.run(args)
-    except (InputError, WeightsError, CheckpointError, BuildError, bundled.BuildExtraMissing,
-            compression.CompressionError) as error:
+    except (InputError, outputs.OutputError, WeightsError, CheckpointError, BuildError, CacheError,
+            bundled.BuildExtraMissing, compression.CompressionError) as error:
         print(f"mkdocs-sanet: error: {error}", file=sys.stderr)
+        return 2
+    except OSError as error:  # an odd target or a full disk that no step above reported: the path, the cause
+        print(f"mkdocs-sanet: error: {error}", file=sys.stderr)
+        return 2
+    except Exception as error:  # a bug: still one line (say it when reporting it)
+        print(f"mkdocs-sanet: error: unexpected {type(error).__name__}: {error} (please report it)", file=sys.stderr)
         return 2
     return 0
 
