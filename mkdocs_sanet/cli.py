@@ -214,6 +214,7 @@ def info(args) -> None:
     source = resolve(args.model)
     encoder = architecture.ENCODERS[source.encoder]
     setting = compression.parse(args.compression)
+    compression.require_widths(source, setting)  # the trained default: fast's widths only
     report = compression.report(setting, source.encoder)
     widths = report["channels"]
     style = min(512, setting.style_max_size or 512)

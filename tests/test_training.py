@@ -313,3 +313,14 @@ def test_licence_is_the_last_matching_copyright_stanza(tmp_path):
     assert sources.licence_of(stanzas, "usr/share/x/other.png") == "GPL-3+"
     (tmp_path / "free").write_text("This package was debianized by someone.\n")
     assert sources.copyright_stanzas(tmp_path / "free") is None
+
+
+def test_info_refuses_other_widths_of_a_trained_compressed_model(tmp_path):
+    folder = served_weights_file(tmp_path / "m")
+    result = subprocess.run([sys.executable, "-m", "mkdocs_sanet.cli", "info", "--model", str(folder),
+                             "--compression", "none"], capture_output=True, text=True)
+    assert result.returncode == 2
+    assert "compression: 'none' gives the model other widths" in result.stderr and "Traceback" not in result.stderr
+    ok = subprocess.run([sys.executable, "-m", "mkdocs_sanet.cli", "info", "--model", str(folder)],
+                        capture_output=True, text=True)
+    assert ok.returncode == 0, ok.stderr
