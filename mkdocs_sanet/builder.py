@@ -96,6 +96,9 @@ class ModelBuild:
         if self.process.wait() != 0:
             if self.cancelled:
                 raise BuildError("the build failed before the model was built")
+            if any("No space left on device" in line for line in lines):
+                raise BuildError(f"building the model failed: no space left on the device that holds "
+                                 f"{self.cache.root} (free some space, or set cache_dir to another disk)")
             tail = "\n".join(lines[-15:])
             raise BuildError(f"building the model failed:\n{tail}")
 

@@ -352,3 +352,24 @@ def test_export_child_refuses_weights_that_changed(tmp_path):
     assert f"error: the weights of '{source.name}'" in result.stderr
     assert "changed while the model was being built: build again" in result.stderr
     assert "Traceback" not in result.stderr and not (tmp_path / "out").exists()
+
+
+def test_a_full_disk_during_a_model_build_is_one_line(tmp_path, monkeypatch):
+    """The export child's traceback ends in ENOSPC: the error names the cache's folder, without it."""
+    from mkdocs_sanet import builder
+
+    child = ("import sys\nprint('Traceback (most recent call last):', file=sys.stderr)\n"
+             "print('  File \"saved_model.py\", line 1', file=sys.stderr)\n"
+             "print('OSError: [Errno 28] No space left on device', file=sys.stderr)\nsys.exit(1)\n")
+    real = subprocess.Popen
+    monkeypatch.setattr(builder.subprocess, "Popen",
+                        lambda command, **kw: real([sys.executable, "-c", child], **kw))
+    monkeypatch.setattr(builder.bundled, "prebuilt_model", lambda key: None)
+    monkeypatch.setattr(builder.bundled, "require_build_extra", lambda what: None)
+    build = builder.ModelBuild(weights.untrained_source(), "float16", "none", cache.Cache(tmp_path / "c"),
+                               log=lambda m: None)
+    with pytest.raises(builder.BuildError) as error:
+        build.entry()
+    assert str(error.value) == (f"building the model failed: no space left on the device that holds {tmp_path / 'c'} "
+                                "(free some space, or set cache_dir to another disk)")
+    assert not list((tmp_path / "c").iterdir()), "nothing half-written is left"
