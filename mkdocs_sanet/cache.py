@@ -31,6 +31,7 @@ from importlib import metadata
 from pathlib import Path
 
 from . import architecture, bundled
+from .outputs import sha256 as _sha256
 from .compression import DEFAULT, parse
 from .weights import ModelSource
 
@@ -86,12 +87,6 @@ def model_key(source: ModelSource, quantization: str, compression: str = DEFAULT
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:32]
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as file:
-        for block in iter(lambda: file.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _files(folder: Path) -> list[str]:
