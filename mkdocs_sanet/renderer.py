@@ -147,9 +147,7 @@ class Renderer:
         if page is None:  # not a page of this build: nothing of this plugin's is in it
             return html
         own = page.file.url == file.url  # False: an excerpt of the page, on another page
-        numbers = {int(next(group for group in match.groups() if group is not None))
-                   for match in tags.PLACEHOLDERS.finditer(html)}
-        found = [self.site_tags[n][0] for n in sorted(numbers) if n in self.site_tags]
+        found = [self.site_tags[n][0] for n in sorted(tags.placeholder_numbers(html)) if n in self.site_tags]
         assets_url = get_relative_url(page_assets.SITE_FOLDER, file.url)
         relative = lambda url: get_relative_url(url, file.url)  # noqa: E731
         # On another page a citation links to the references at the end of its own page.

@@ -93,7 +93,7 @@ def extract_from(text, first_line):
 def test_inline_placeholder_is_raw_html():
     text, found = extract("## Results <% cite park2019sanet %>\n")
     assert text == f"## Results {found[0].placeholder}\n"
-    assert found[0].placeholder == '<span data-sanet-tag="0"></span>'
+    assert found[0].placeholder == f'<span data-sanet-tag="{tags.TOKEN}-0"></span>'
 
 
 def test_negative_zero_strength_is_zero():
@@ -168,11 +168,14 @@ def test_substitute_many_tags():
 
     out = tags.substitute(html, found, render)
     assert sorted(calls) == list(range(2100))
-    assert tags.leftover(out) is None and "SANETTAG" not in out and "data-sanet-tag" not in out
+    assert tags.leftover(out) is None and tags.TOKEN not in out and "data-sanet-tag" not in out
     assert "<p>Text [k699] and [k699b].</p>\n<div>2099</div>" in out
 
 
 def test_leftover_placeholders():
-    assert tags.leftover("<p>SANETTAG12X</p>") == "<p>SANETTAG12X</p>"
-    assert tags.leftover('<h2>A <span data-sanet-tag="3"></span></h2>') == '<span data-sanet-tag="3"></span>'
+    block, inline = tags.BLOCK_PLACEHOLDER.format(12), tags.INLINE_PLACEHOLDER.format(3)
+    assert tags.leftover(f"<p>{block}</p>") == f"<p>{block}</p>"
+    assert tags.leftover(f"<h2>A {inline}</h2>") == inline
     assert tags.leftover("<p>no tags</p>") is None
+    # What the placeholders looked like before they carried the token is an author's text.
+    assert tags.leftover('<p>SANETTAG12X</p><h2>A <span data-sanet-tag="3"></span></h2>') is None
