@@ -48,6 +48,7 @@ class Renderer:
         self.page_math: set[str] = set()
         self.result_files: dict[str, Path] = {}
         self.building_shown = False  # a page of this build said "the model is being built"
+        self.preset_lists: dict[str, list[demo_html.Preset]] = {}
 
     def where(self, page) -> str:
         try:
@@ -266,7 +267,12 @@ class Renderer:
                                     [(s.label, get_relative_url(s.url, url)) for s in a["styles"]], cells, caption)
 
     def _presets(self, role: str) -> list[demo_html.Preset]:
-        """The pictures offered, by their URLs in the site."""
+        """The pictures offered, by their URLs in the site: found once a build, not once a demo."""
+        if role not in self.preset_lists:
+            self.preset_lists[role] = self._find_presets(role)
+        return self.preset_lists[role]
+
+    def _find_presets(self, role: str) -> list[demo_html.Preset]:
         configured = getattr(self.options.presets, role)
         if configured:
             return [demo_html.Preset(demo_html.preset_label(path), PurePosixPath(path).as_posix())

@@ -41,14 +41,19 @@ BACKTICKS = re.compile(r"`+")
 # Letters and digits only, so that no Markdown extension touches it; drawn once per process.
 TOKEN = secrets.token_hex(6)
 BLOCK_PLACEHOLDER = f"SANET{TOKEN}T{{}}X"
+# An inline tag in a heading: raw HTML, which the table of contents strips from the heading's
+# title and anchor id. Elsewhere a word, which costs Markdown nothing (a <span> per citation made
+# Markdown's HTML parsing most of the build's time on a page with many).
 INLINE_PLACEHOLDER = f'<span data-sanet-tag="{TOKEN}-{{}}"></span>'
+WORD_PLACEHOLDER = f"SANET{TOKEN}C{{}}X"
+SETEXT = re.compile(r"[ ]{0,3}(?:=+|-+)[ ]*")
 # Every placeholder in rendered HTML: a block placeholder takes the paragraph around it; in the last
 # paragraph of a footnote it shares that paragraph with the footnote's links back, which stay.
 PLACEHOLDERS = re.compile(
     rf'<p>\s*SANET{TOKEN}T(?P<p>\d+)X\s*</p>'
     rf'|<p>\s*SANET{TOKEN}T(?P<fn>\d+)X(?:\s|&#160;|&nbsp;|\xa0)*'
     rf'(?P<backref><a [^<>]*class="footnote-backref"[^\n]*?)</p>'
-    rf'|SANET{TOKEN}T(?P<word>\d+)X'
+    rf'|SANET{TOKEN}[TC](?P<word>\d+)X'
     rf'|<span data-sanet-tag="{TOKEN}-(?P<span>\d+)"></span>')
 HTML_ID = re.compile(r"""\sid=["']([^"']*)["']""")
 SHOWN = 80  # characters of a tag's body that an error message quotes
@@ -293,6 +298,13 @@ def extract(markdown: str, specs: dict[str, TagSpec], first_index: int = 0,
             return True
         return quotes[j].count(">") == quotes[i].count(">") and not original[j][len(quotes[j]):].strip()
 
+    def heading(i: int) -> bool:
+        """Whether line i is a heading's: `# Title`, or a line over `===` or `---`."""
+        if original[i][len(quotes[i]):].lstrip().startswith("#"):
+            return True
+        return i + 1 < len(lines) and i + 1 not in code and bool(SETEXT.fullmatch(original[i + 1][len(quotes[i + 1]):]))
+
+    parsed: dict[str, tuple[str, dict]] = {}  # the same tag written again is parsed once
     for i, line in enumerate(lines):
         if i in code or (not in_comment and "<%" not in line and "<!--" not in line):
             continue
@@ -300,12 +312,18 @@ def extract(markdown: str, specs: dict[str, TagSpec], first_index: int = 0,
         number = first_line + i
         out = []
         position = 0
+        in_heading = None
         for start, end, body in found:
-            name, attributes = parse_tag(body, number, specs)
+            if body not in parsed:
+                parsed[body] = parse_tag(body, number, specs)
+            name, attributes = parsed[body][0], dict(parsed[body][1])
             index = first_index + len(tags)
             block = specs[name].block
             placeholder = (BLOCK_PLACEHOLDER if block else INLINE_PLACEHOLDER).format(index)
             if not block:
+                in_heading = heading(i) if in_heading is None else in_heading
+                if not in_heading:
+                    placeholder = WORD_PLACEHOLDER.format(index)
                 tags.append(Tag(name, attributes, number, placeholder, False, index))
                 out.append(line[position:start] + placeholder)
                 position = end
