@@ -48,6 +48,7 @@ class Renderer:
         self.page_math: set[str] = set()
         self.result_files: dict[str, Path] = {}
         self.building_shown = False  # a page of this build said "the model is being built"
+        self.preset_lists: dict[str, list[demo_html.Preset]] = {}
 
     def where(self, page) -> str:
         try:
@@ -155,9 +156,7 @@ class Renderer:
         if page is None:  # not a page of this build: nothing of this plugin's is in it
             return html
         own = page.file.url == file.url  # False: an excerpt of the page, on another page
-        numbers = {int(next(group for group in match.groups() if group is not None))
-                   for match in tags.PLACEHOLDERS.finditer(html)}
-        found = [self.site_tags[n][0] for n in sorted(numbers) if n in self.site_tags]
+        found = [self.site_tags[n][0] for n in sorted(tags.placeholder_numbers(html)) if n in self.site_tags]
         assets_url = get_relative_url(page_assets.SITE_FOLDER, file.url)
         relative = lambda url: get_relative_url(url, file.url)  # noqa: E731
         # On another page a citation links to the references at the end of its own page.
@@ -276,7 +275,12 @@ class Renderer:
                                     [(s.label, get_relative_url(s.url, url)) for s in a["styles"]], cells, caption)
 
     def _presets(self, role: str) -> list[demo_html.Preset]:
-        """The pictures offered, by their URLs in the site."""
+        """The pictures offered, by their URLs in the site: found once a build, not once a demo."""
+        if role not in self.preset_lists:
+            self.preset_lists[role] = self._find_presets(role)
+        return self.preset_lists[role]
+
+    def _find_presets(self, role: str) -> list[demo_html.Preset]:
         configured = getattr(self.options.presets, role)
         if configured:
             return [demo_html.Preset(demo_html.preset_label(path), PurePosixPath(path).as_posix())

@@ -17,6 +17,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
 from helpers import ROOT, mkdocs_build, write_site
+from mkdocs_sanet import tags
 
 CONTAINERS = """\
 # Containers
@@ -97,9 +98,11 @@ markdown_extensions:
       alternate_style: true
   - pymdownx.arithmatex:
       generic: true
+  - footnotes
+  - def_list
 """
 
-PLACEHOLDER = re.compile(r"SANETTAG\d+X|data-sanet-tag")
+PLACEHOLDER = re.compile(rf"{tags.TOKEN}|data-sanet-tag")
 
 
 def placement_site(root, cache, pages, hooks: str | None = None, site_url="https://example.org/"):
@@ -243,9 +246,133 @@ def test_surviving_placeholder_fails_the_build(tmp_path, model_cache, strict):
     command = [sys.executable, "-m", "mkdocs", "build", "-f", str(config)] + (["--strict"] if strict else [])
     result = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path)
     assert result.returncode != 0
-    assert "docs/post.md: a sanet tag was not rendered: its placeholder '<p>SANETTAG0X</p>'" in result.stderr, \
-        result.stderr[-1500:]
+    assert re.search(r"docs/post\.md: a sanet tag was not rendered: its placeholder '<p>SANET[0-9a-f]{12}T\d+X</p>'",
+                     result.stderr), result.stderr[-1500:]
     assert "Traceback" not in result.stderr
+
+
+# -- issue 19: footnotes, definitions, blockquotes, HTML comments, text that reads like a placeholder --
+
+PLACES = """\
+# Places
+
+A claim[^demo] and another[^first].
+
+[^demo]: A note with a demo.
+
+    <% sanet_demo id="in-footnote" %>
+
+[^first]: <% sanet_demo id="first-in-footnote" %>
+
+Term
+:   A definition.
+    <% sanet_demo id="in-definition" %>
+
+Other term
+:   <% sanet_demo id="first-in-definition" %>
+
+> A quote.
+> <% sanet_demo id="in-quote" %>
+> After the demo, still quoted.
+
+Between the quotes.
+
+> > <% sanet_demo id="in-nested-quote" %>
+
+And again.
+
+> - A list in a quote
+>     <% sanet_demo id="in-quoted-item" %>
+
+- <% sanet_demo id="first-in-item" %>
+- Another item
+"""
+
+COMMENTS = """\
+# Comments
+
+<!-- <% sanet_demo id="hidden" %> -->
+
+<!--
+<% sanet_demo id="hidden-too" %>
+<% cite park2019sanet %>
+-->
+
+Text <!-- <% cite park2019sanet %> --> text.
+"""
+
+LOOKALIKES = """\
+# Lookalikes
+
+SANETTAG0X is a word here, and so is SANETTAG1X.
+
+```text
+SANETTAG0X
+SANETTAG1X
+```
+
+    SANETTAG2X
+
+<% sanet_demo id="real" %>
+"""
+
+
+@pytest.fixture(scope="module")
+def places(tmp_path_factory, model_cache):
+    root = tmp_path_factory.mktemp("places")
+    config = placement_site(root, model_cache, {"index.md": "# Home\n", "places.md": PLACES,
+                                                "comments.md": COMMENTS, "lookalikes.md": LOOKALIKES})
+    result = mkdocs_build(config, check=False)
+    assert result.returncode == 0, result.stderr[-2000:]
+    return {name: (root / "site" / name / "index.html").read_text() for name in ("places", "comments", "lookalikes")}
+
+
+def test_demos_in_footnotes_definitions_and_blockquotes(places):
+    html = places["places"]
+    tree = Tree(html)
+    for demo_id in ("in-footnote", "first-in-footnote"):
+        assert inside(tree, demo_id, "li") and inside(tree, demo_id, "div", "footnote"), demo_id
+    for demo_id in ("in-definition", "first-in-definition"):
+        assert inside(tree, demo_id, "dd") and inside(tree, demo_id, "dl"), demo_id
+    assert inside(tree, "in-quote", "blockquote")
+    assert [t for t, _ in tree.ancestors["in-nested-quote"]].count("blockquote") == 2
+    assert inside(tree, "in-quoted-item", "li") and inside(tree, "in-quoted-item", "blockquote")
+    assert inside(tree, "first-in-item", "li") and inside(tree, "first-in-item", "ul")
+    assert len(re.findall(r'<sanet-demo class="sanet-demo"', html)) == 8
+    assert "&lt;%" not in html and "sanet_demo" not in html  # no tag printed as text
+    # The blocks are whole: the quote keeps its text after the demo; each footnote its link back.
+    assert re.search(r'<blockquote>\s*<p>A quote\.</p>(?:(?!</blockquote>).)*id="in-quote"(?:(?!</blockquote>).)*'
+                     r'<p>After the demo, still quoted\.</p>\s*</blockquote>\s*<p>Between the quotes', html, re.S)
+    for demo_id, note in (("in-footnote", "demo"), ("first-in-footnote", "first")):
+        assert re.search(rf'<li id="fn:{note}">(?:(?!</li>).)*id="{demo_id}"(?:(?!</li>).)*'
+                         rf'<a class="footnote-backref" href="#fnref:{note}"', html, re.S), demo_id
+
+
+def test_tags_in_html_comments_do_nothing(places):
+    html = places["comments"]
+    assert "<sanet-demo" not in html and "sanet-cite" not in html and 'id="references"' not in html
+    assert '<!-- <% sanet_demo id="hidden" %> -->' in html
+    assert 'Text <!-- <% cite park2019sanet %> --> text.' in html
+    assert "sanet-demo.js" not in html and "sanet-article" not in html
+
+
+def test_a_demo_only_in_a_comment_ships_nothing(tmp_path, model_cache):
+    config = placement_site(tmp_path, model_cache, {"index.md": COMMENTS})
+    mkdocs_build(config)
+    assert not (tmp_path / "site" / "assets" / "sanet").exists()
+    assert "<sanet-demo" not in (tmp_path / "site" / "index.html").read_text()
+
+
+def test_text_that_reads_like_a_placeholder_is_text(places):
+    """SANETTAG0X (what a placeholder looked like) in a paragraph and in code: it stays as it is,
+    and the code blocks get no demo."""
+    html = places["lookalikes"]
+    assert "SANETTAG0X is a word here, and so is SANETTAG1X." in html
+    code = re.findall(r"<code>(.*?)</code>", html, re.S)
+    assert any("SANETTAG0X" in block and "SANETTAG1X" in block for block in code)
+    assert any("SANETTAG2X" in block for block in code)
+    assert all("sanet-demo" not in block for block in code)
+    assert re.findall(r'<sanet-demo class="sanet-demo" id="([^"]+)"', html) == ["real"]
 
 
 @pytest.mark.browser

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
 from mkdocs_sanet import tags
@@ -93,7 +98,7 @@ def extract_from(text, first_line):
 def test_inline_placeholder_is_raw_html():
     text, found = extract("## Results <% cite park2019sanet %>\n")
     assert text == f"## Results {found[0].placeholder}\n"
-    assert found[0].placeholder == '<span data-sanet-tag="0"></span>'
+    assert found[0].placeholder == f'<span data-sanet-tag="{tags.TOKEN}-0"></span>'
 
 
 def test_negative_zero_strength_is_zero():
@@ -168,11 +173,165 @@ def test_substitute_many_tags():
 
     out = tags.substitute(html, found, render)
     assert sorted(calls) == list(range(2100))
-    assert tags.leftover(out) is None and "SANETTAG" not in out and "data-sanet-tag" not in out
+    assert tags.leftover(out) is None and tags.TOKEN not in out and "data-sanet-tag" not in out
     assert "<p>Text [k699] and [k699b].</p>\n<div>2099</div>" in out
 
 
 def test_leftover_placeholders():
-    assert tags.leftover("<p>SANETTAG12X</p>") == "<p>SANETTAG12X</p>"
-    assert tags.leftover('<h2>A <span data-sanet-tag="3"></span></h2>') == '<span data-sanet-tag="3"></span>'
+    block, inline = tags.BLOCK_PLACEHOLDER.format(12), tags.INLINE_PLACEHOLDER.format(3)
+    assert tags.leftover(f"<p>{block}</p>") == f"<p>{block}</p>"
+    assert tags.leftover(f"<h2>A {inline}</h2>") == inline
     assert tags.leftover("<p>no tags</p>") is None
+    # What the placeholders looked like before they carried the token is an author's text.
+    assert tags.leftover('<p>SANETTAG12X</p><h2>A <span data-sanet-tag="3"></span></h2>') is None
+
+
+# -- issue 19: where tags sit, placeholders, scale -----------------------------------------------
+
+@pytest.mark.parametrize("markdown, prefix", [
+    ("> <% sanet_demo %>\n", "> "),
+    ("> Text.\n> <% sanet_demo %>\n> More.\n", "> "),
+    ("> > <% sanet_demo %>\n", "> > "),
+    (">    <% sanet_demo %>\n", "> "),  # indented by 3 more: still not code
+    ("> - item\n>     <% sanet_demo %>\n", ">     "),
+    ("- item\n\n    > <% sanet_demo %>\n", "    > "),
+    ("[^1]: A note.\n\n    <% sanet_demo %>\n", "    "),
+    ("[^1]: A note.\n    <% sanet_demo %>\n    After.\n", "    "),
+    ("Term\n:   Definition\n    <% sanet_demo %>\n", "    "),
+    ("Term\n\n:   Definition\n\n    <% sanet_demo %>\n", "    "),
+])
+def test_block_tags_in_blockquotes_footnotes_definitions(markdown, prefix):
+    """The placeholder keeps the blockquote's markers and the container's indentation, with one
+    blank line (of that blockquote) around it, never two in a row (two would end a footnote)."""
+    text, found = extract(markdown)
+    assert len(found) == 1 and found[0].block
+    lines = text.split("\n")
+    at = lines.index(prefix + found[0].placeholder)
+    assert not lines[at - 1].replace(">", "").strip() and not lines[at + 1].replace(">", "").strip()
+    assert lines[at - 2].replace(">", "").strip() or at - 2 < 0
+    assert "\n\n\n" not in text.replace(">", "").replace(" ", "")
+
+
+@pytest.mark.parametrize("markdown", [
+    "- <% sanet_demo %>\n- b\n",
+    "1. <% sanet_demo %>\n",
+    "[^1]: <% sanet_demo %>\n",
+    "Term\n:   <% sanet_demo %>\n",
+    "> - <% sanet_demo %>\n",
+])
+def test_block_tag_right_after_an_item_marker(markdown):
+    """The first thing in a list item, a footnote or a definition: the placeholder stays in place."""
+    text, found = extract(markdown)
+    assert len(found) == 1 and found[0].block
+    assert text == markdown.replace("<% sanet_demo %>", found[0].placeholder)
+
+
+@pytest.mark.parametrize("markdown", [
+    "<!-- <% sanet_demo %> -->\n",
+    "Text <!-- <% cite park2019sanet %> --> text.\n",
+    "<!--\n\n<% sanet_demo %>\n\n<% cite park2019sanet %>\n-->\n",
+    "<!-- <% sanet_dmeo %> <% nonsense -->\n",  # a comment's tags are not even read
+    "> <!-- <% sanet_demo %>\n> -->\n",
+    "- item\n\n    <!-- <% sanet_demo %> -->\n",
+    ">     <% sanet_demo %>\n",  # indented code inside a blockquote
+    "> ```\n> <% sanet_demo %>\n> ```\n",  # a fence inside a blockquote
+])
+def test_tags_in_html_comments_and_quoted_code_do_nothing(markdown):
+    text, found = extract(markdown)
+    assert found == []
+    assert text == markdown
+
+
+def test_comment_rules():
+    """A comment ends at its first '-->'; an '<!--' without any '-->' after it is text (Markdown
+    shows it), so the tags after it work; a comment inside inline code is code."""
+    _, found = extract("<!-- a --> <% cite a %> <!-- <% cite b %> --> <% cite c %>\n")
+    assert [t.attributes["key"] for t in found] == ["a", "c"]
+    _, found = extract("An unclosed <!-- comment <% cite a %>\n\n<% sanet_demo %>\n")
+    assert [t.name for t in found] == ["cite", "sanet_demo"]
+    _, found = extract("Code: `<!--` <% cite a %>\n\nand `-->` <% cite b %>\n")
+    assert [t.attributes["key"] for t in found] == ["a", "b"]
+    _, found = extract("```\n<!--\n```\n\n<% cite a %>\n\n-->\n")  # '<!--' in a fence is code
+    assert len(found) == 1
+    # A '-->' in a fence closes nothing (Markdown reads fences first): this '<!--' is text.
+    _, found = extract("<!--\n```\n-->\n```\n<% cite a %>\n")
+    assert len(found) == 1
+
+
+@pytest.mark.parametrize("markdown, keys", [
+    ("`` ` <% cite a %> `` <% cite b %>\n", ["b"]),  # a span closes at a run of as many backticks
+    ("` <% cite a %> `` <% cite b %> `\n", []),
+    ("Text ``` <% cite a %>\n", ["a"]),  # a run that nothing closes is text
+    ('<% figure src="a.png" caption="Use `x`" %>\n', None),  # backticks inside a tag are its text
+])
+def test_inline_code_spans(markdown, keys):
+    _, found = extract(markdown)
+    if keys is None:
+        assert [t.name for t in found] == ["figure"]
+    else:
+        assert [t.attributes["key"] for t in found] == keys
+
+
+def test_placeholders_cannot_collide_with_an_authors_text():
+    """What the placeholders looked like before (SANETTAG0X, a span data-sanet-tag="0") is text."""
+    markdown = ('SANETTAG0X and <span data-sanet-tag="1"></span>\n\n```\nSANETTAG0X\n```\n\n'
+                '<% sanet_demo %>\n\nClaim <% cite a %>.\n\n## Title <% cite a %>\n')
+    text, found = extract(markdown)
+    assert tags.TOKEN.isalnum() and len(tags.TOKEN) >= 12
+    assert all(tags.TOKEN in tag.placeholder for tag in found)
+    html = text.replace("<% ", "")
+    numbers = tags.placeholder_numbers(f"<p>{html}</p>")
+    assert numbers == {0, 1, 2}
+    out = tags.substitute(f"<p>{text}</p>", found, lambda tag: f"<{tag.name}>")
+    assert "SANETTAG0X" in out and '<span data-sanet-tag="1"></span>' in out and "<sanet_demo>" in out
+    # In a heading an inline tag is raw HTML (the toc strips it); elsewhere a word.
+    assert found[1].placeholder == tags.WORD_PLACEHOLDER.format(1)
+    assert found[2].placeholder == tags.INLINE_PLACEHOLDER.format(2)
+    _, found = extract("Title <% cite a %>\n=====\n")
+    assert found[0].placeholder == tags.INLINE_PLACEHOLDER.format(0)
+
+
+def test_footnote_backref_stays_after_the_demo():
+    _, found = extract("[^1]: <% sanet_demo %>\n")
+    html = (f'<li id="fn:1"><p>{found[0].placeholder}&#160;<a class="footnote-backref" href="#fnref:1" '
+            f'title="Back">&#8617;</a></p></li>')
+    assert tags.substitute(html, found, lambda tag: "<div>demo</div>") == (
+        '<li id="fn:1"><div>demo</div><p><a class="footnote-backref" href="#fnref:1" title="Back">&#8617;</a></p></li>')
+
+
+def test_long_lines_scan_in_linear_time():
+    """A long line of '<%' (quadratic before: each '<%' searched the rest of the line for '%>'),
+    of backticks, of comments, of tags: correct results. Run in a subprocess with a generous
+    limit, so that a return of the quadratic scan fails instead of hanging the suite; the time is
+    not asserted."""
+    script = """if True:
+        from mkdocs_sanet import tags
+        def error(text):
+            try:
+                tags.extract(text, tags.SPECS)
+            except tags.TagError as error:
+                return error.line, error.message
+        assert error("x\\n" + "<% " * 300000) == (2, "malformed tag: '<%' without a closing '%>' on the same line")
+        line, message = error("<% " * 300000 + "%>")
+        assert line == 1 and message.startswith("malformed tag '<% <% ") and len(message) < 200, message
+        _, found = tags.extract("x " + "`" * 300000 + " " + "` `` " * 100000 + " <% cite a %>", tags.SPECS)
+        assert len(found) == 1
+        _, found = tags.extract(" ".join("<!-- <% cite a %> --> <% cite b %>" for _ in range(100000)), tags.SPECS)
+        assert len(found) == 100000 and {t.attributes["key"] for t in found} == {"b"}
+        _, found = tags.extract(" ".join("<% cite a %>" for _ in range(100000)), tags.SPECS)
+        assert len(found) == 100000
+        print("ok")
+    """
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=600,
+                            env={**os.environ, "PYTHONPATH": str(Path(tags.__file__).parent.parent)})
+    assert result.stdout.strip() == "ok", result.stderr[-2000:]
+
+
+def test_many_tags_on_one_page():
+    """10,000 demos and 100,000 citations on one page: each found once, each placeholder its own."""
+    text, found = extract("".join("<% sanet_demo %>\n\n" for _ in range(10000)))
+    assert len(found) == 10000 and len({t.placeholder for t in found}) == 10000
+    assert text.count(tags.TOKEN) == 10000
+    text, found = extract("\n\n".join(" ".join("Claim <% cite a %>." for _ in range(10)) for _ in range(10000)))
+    html = tags.substitute(text, found, lambda tag: f"[{tag.index}]")
+    assert len(found) == 100000 and tags.leftover(html) is None and html.count("[") == 100000
