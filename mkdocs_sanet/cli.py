@@ -120,8 +120,9 @@ def build_model(args) -> None:
     print(f"wrote {args.output} (cache entry {key[:12]})")
 
 
-# What `export` writes besides what a demo loads (page_assets.demo_files) and the model.
-EXPORT_EXTRAS = {"README.md": "export-README.md", "index.html": "export-index.html", "sanet-sw.js": "sanet-sw.js"}
+# What `export` writes besides what a demo loads (page_assets.demo_files) and the model. The
+# README is .txt: an export inside a site's docs_dir (Zensical, MkDocs) must not become a page.
+EXPORT_EXTRAS = {"README.txt": "export-README.md", "index.html": "export-index.html", "sanet-sw.js": "sanet-sw.js"}
 
 
 def export_folder(args) -> None:
