@@ -61,6 +61,22 @@ class SANetZensicalError(Exception):
     build on it (exit status 1) and shows the message at the end of its traceback."""
 
 
+_PRINTED: set[str] = set()
+
+
+def _error(text: str) -> SANetZensicalError:
+    """The error, its message printed first on a line of its own (Zensical's traceback follows),
+    once a build (Zensical renders pages in parallel: several may stop on one option)."""
+    if text not in _PRINTED:
+        _PRINTED.add(text)
+        print(f"ERROR   -  sanet: {text}", file=sys.stderr, flush=True)
+    return SANetZensicalError(text)
+
+
+def _option_error(text: str) -> SANetZensicalError:
+    return _error(f"mkdocs.yml: mkdocs_sanet.zensical: {text}")
+
+
 # Bibliographies read once a build (Zensical makes one Markdown, and one extension, per page).
 _BIBLIOGRAPHIES: dict[tuple, Bibliography] = {}
 
@@ -216,12 +232,15 @@ class SANetZensicalExtension(Extension):
         self.root = Path(config.get("root_dir") or os.getcwd())
         self.docs_dir = Path(os.path.normpath(self.root / config.get("docs_dir", "docs")))
         self.assets = str(self.getConfig("assets")).strip().strip("/")
-        self.max_size = tags.SPECS["sanet_demo"].attributes["max_size"](str(self.getConfig("max_size")))
+        try:
+            self.max_size = tags.SPECS["sanet_demo"].attributes["max_size"](str(self.getConfig("max_size")))
+        except ValueError as error:
+            raise _option_error(f"max_size: {self.getConfig('max_size')!r}: {error}") from None
         backends = [b for b in str(self.getConfig("backends")).replace(" ", ",").split(",") if b]
         unknown = [b for b in backends if b not in BACKENDS]
         if unknown:
-            raise SANetZensicalError(f"mkdocs.yml: mkdocs_sanet.zensical: backends: unknown backend "
-                                     f"{', '.join(unknown)}: expected some of {', '.join(BACKENDS)}")
+            raise _option_error(f"backends: unknown backend {', '.join(unknown)}: expected some of "
+                                f"{', '.join(BACKENDS)}, comma-separated")
         self.backends = backends
         self.bibliography_path = str(self.getConfig("bibliography")).strip()
 
@@ -234,9 +253,7 @@ class SANetZensicalExtension(Extension):
     # -- checks -----------------------------------------------------------------------------
 
     def fail(self, page: _Page, line: int, message: str):
-        text = f"{page.where}:{line}: {message}"
-        print(f"ERROR   -  sanet: {text}", file=sys.stderr, flush=True)
-        raise SANetZensicalError(text)
+        raise _error(f"{page.where}:{line}: {message}")
 
     def bibliography(self) -> Bibliography | None:
         if not self.bibliography_path:
@@ -245,7 +262,7 @@ class SANetZensicalExtension(Extension):
         try:
             return _bibliography(path)
         except BibliographyError as error:
-            raise SANetZensicalError(f"mkdocs.yml: mkdocs_sanet.zensical: bibliography: {error}") from None
+            raise _option_error(f"bibliography: {error}") from None
 
     def check(self, tag: tags.Tag, page: _Page) -> None:
         """What can be checked before the page is rendered: the tag is one this extension renders,
