@@ -103,10 +103,11 @@ def copy_files(files: dict[str, Path], target: Path) -> None:
 
 
 # What `mkdocs-sanet export` writes besides what a demo loads (demo_files) and the model (model/).
-EXPORT_EXTRAS = {"README.md": "export-README.md", "index.html": "export-index.html", "sanet-sw.js": "sanet-sw.js"}
+# The READMEs are .txt: an export inside a site's docs_dir (Zensical, MkDocs) must not become pages.
+EXPORT_EXTRAS = {"README.txt": "export-README.md", "index.html": "export-index.html", "sanet-sw.js": "sanet-sw.js"}
 # The export's files that work only as written (the demo's code and runtime, the model): an
 # author's edit of one of them is refused by the next export rather than kept. Their edits of
-# the pages and presets (README.md, index.html, presets/) are kept.
+# the pages and presets (README.txt, index.html, presets/) are kept.
 EXPORT_CODE = (*DEMO_FILES, "sanet-sw.js")
 EXPORT_CODE_FOLDERS = ("model/", "tfjs/")
 
@@ -114,6 +115,7 @@ EXPORT_CODE_FOLDERS = ("model/", "tfjs/")
 def export_files(runtime_dir: Path, model: Path) -> dict[str, Path | bytes]:
     """What `export` writes, by path in its folder: the source file, or the bytes."""
     files: dict[str, Path | bytes] = dict(demo_files(runtime_dir))
+    files["presets/README.txt"] = files.pop("presets/README.md")
     files.update({name: STATIC / source for name, source in EXPORT_EXTRAS.items()})
     files.update({f"model/{path.relative_to(model).as_posix()}": path for path in model.rglob("*") if path.is_file()})
     files["presets/presets.json"] = (json.dumps(presets_by_role(), indent=2) + "\n").encode()

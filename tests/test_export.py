@@ -41,6 +41,9 @@ def plain_site(tmp_path_factory, model_cache, serve) -> str:
         assert result.returncode == 0, result.stderr[-3000:]
     assert "<sanet-demo></sanet-demo>" in result.stdout
     assert [p.name for p in (root / "static").iterdir()] == ["sanet"]
+    # Its README is no Markdown page in a site whose docs_dir holds the export.
+    assert (root / "static" / "sanet" / "README.txt").is_file()
+    assert not (root / "static" / "sanet" / "README.md").exists()
     (root / "blog").mkdir()
     (root / "blog" / "post.html").write_text(plain_page(f'id="plain" max-size="{SIZE}" backends="wasm"'))
     return serve(root)

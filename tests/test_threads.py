@@ -176,7 +176,7 @@ def plain_site(root, model_cache, worker_url: str) -> None:
 def test_export_page_gets_threads_with_the_worker_at_the_root(fresh_browser, tmp_path, model_cache, serve):
     """An export at /static/sanet/, its sanet-sw.js copied to the site's root, as its README says."""
     plain_site(tmp_path, model_cache, "/sanet-sw.js")
-    assert "sanet-sw.js" in (tmp_path / "static" / "sanet" / "README.md").read_text()
+    assert "sanet-sw.js" in (tmp_path / "static" / "sanet" / "README.txt").read_text()
     (tmp_path / "sanet-sw.js").write_bytes((tmp_path / "static" / "sanet" / "sanet-sw.js").read_bytes())
     url = serve(tmp_path)
     state = ready(fresh_browser, url + "blog/post.html")

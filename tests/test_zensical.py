@@ -1,0 +1,219 @@
+"""A site built by a real `zensical build` from a mkdocs.yml that lists the sanet plugin (which
+Zensical skips) and the mkdocs_sanet.zensical extension, with `mkdocs-sanet export docs/sanet`:
+the demo and a citation rendered, a tag that needs MkDocs refused with its page and line, the
+demo run in headless Chromium (WASM, 128 px).
+
+zensical is in the test extra (./dev test installs it); SANET_ZENSICAL may name another
+`zensical` executable (one in a separate virtual environment, say)."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from urllib.parse import urljoin, urlparse
+
+import pytest
+
+from helpers import PRESETS, ROOT, export, save_png, stylize
+
+SIZE = 128
+BIB = """\
+@misc{park2019,
+  author = {Park, Dae Young and Lee, Kwang Hee},
+  title = {Arbitrary Style Transfer with Style-Attentional Networks},
+  year = {2019},
+  eprint = {1812.02342},
+  archiveprefix = {arXiv},
+  url = {https://arxiv.org/abs/1812.02342}
+}
+"""
+MKDOCS_YML = """\
+site_name: Zensical test
+theme:
+  name: material
+plugins:
+  - search
+  - sanet
+markdown_extensions:
+  - admonition
+  - pymdownx.arithmatex:
+      generic: true
+  - mkdocs_sanet.zensical:
+      assets: sanet/
+      bibliography: docs/references.bib
+      backends: wasm
+"""
+
+
+def zensical() -> str:
+    """The zensical executable: $SANET_ZENSICAL, else the one beside this Python, else on PATH."""
+    named = os.environ.get("SANET_ZENSICAL")
+    if named:
+        if not os.access(named, os.X_OK):
+            pytest.fail(f"SANET_ZENSICAL={named}: not an executable")
+        return named
+    beside = Path(sys.executable).parent / "zensical"
+    found = str(beside) if beside.is_file() else shutil.which("zensical")
+    if not found:
+        pytest.skip("zensical is not installed: pip install zensical (the test extra has it; ./dev test installs it), "
+                    "or point SANET_ZENSICAL at a zensical executable")
+    return found
+
+
+def zensical_build(root: Path) -> subprocess.CompletedProcess:
+    """`zensical build --clean` in root, importing mkdocs_sanet from this checkout."""
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
+    return subprocess.run([zensical(), "build", "--clean"], cwd=root, env=env, capture_output=True, text=True,
+                          timeout=300)
+
+
+def write_site(root: Path, pages: dict[str, str]) -> None:
+    (root / "docs").mkdir(parents=True, exist_ok=True)
+    (root / "mkdocs.yml").write_text(MKDOCS_YML)
+    (root / "docs" / "references.bib").write_text(BIB)
+    for name, text in pages.items():
+        (root / "docs" / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / "docs" / name).write_text(textwrap.dedent(text))
+
+
+@pytest.fixture(scope="module")
+def zensical_site(tmp_path_factory, model_cache) -> Path:
+    """The export in docs/sanet/, a post in a subfolder with a demo, a citation and math; built."""
+    zensical()
+    root = tmp_path_factory.mktemp("zensical-site")
+    write_site(root, {
+        "index.md": "# Home\n\nNo demo here. [The post](blog/post.md)\n",
+        "blog/post.md": f"""\
+            ---
+            title: A post
+            ---
+
+            # A post
+
+            SANet <% cite park2019 %> puts a painting's style on a photo, $x^2$ included:
+
+            !!! example "Try it"
+
+                <% sanet_demo content="photo.png" max_size="{SIZE}" strength="0.9" %>
+
+            The syntax, shown as code: `<% sanet_demo %>`.
+            """,
+    })
+    save_png(PRESETS / "content-cat.jpg", root / "docs" / "blog" / "photo.png", (150, 100))
+    result = export(root / "docs" / "sanet", "--cache-dir", str(model_cache), "--runtime-dir", str(ROOT / "node_modules"))
+    assert result.returncode == 0, result.stderr[-3000:]
+    result = zensical_build(root)
+    assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
+    return root / "site"
+
+
+def page_html(site: Path, url: str) -> str:
+    return (site / url / "index.html").read_text()
+
+
+@pytest.mark.slow
+def test_zensical_page_has_the_demo_its_script_and_the_citation(zensical_site):
+    html = page_html(zensical_site, "blog/post")
+    assert "<%" not in html and "&lt;%" not in html.replace("<code>&lt;% sanet_demo %&gt;</code>", "")
+    assert "<code>&lt;% sanet_demo %&gt;</code>" in html  # in code it stays as written
+    demos = re.findall(r"<sanet-demo\b[^>]*>", html)
+    assert demos == ['<sanet-demo id="sanet-demo-1" max-size="128" strength="0.9" backends="wasm" '
+                     'content-src="../photo.png">'], demos
+    # Inside its admonition, with the one script (and stylesheet) of the export.
+    assert re.search(r'<div class="admonition example">.*<sanet-demo .*</sanet-demo>.*</div>', html, re.S)
+    scripts = re.findall(r'<script src="([^"]*sanet[^"]*)"', html)
+    assert len(scripts) == 1, scripts
+    page_url = "http://site.test/blog/post/"
+    for url in [scripts[0], *re.findall(r'<link rel="stylesheet" href="([^"]*sanet-demo\.css)"', html),
+                re.search(r'content-src="([^"]*)"', demos[0]).group(1)]:
+        path = urlparse(urljoin(page_url, url)).path.lstrip("/")
+        assert (zensical_site / path).is_file(), f"{url} -> {path}: not in the site"
+    assert urlparse(urljoin(page_url, scripts[0])).path == "/sanet/sanet-demo.js"
+    # The citation, and the references at the page's end.
+    assert '<a class="sanet-cite" href="#ref-park2019" id="cite-park2019-1">[1]</a>' in html
+    references = re.search(r'<ol class="sanet-references"><li id="ref-park2019">(.*?)</li></ol>', html, re.S)
+    assert references and "Arbitrary style transfer with style-attentional networks" in references.group(1)
+    # Math: Zensical leaves arithmatex's output for a script in the browser (README: Zensical).
+    assert r'<span class="arithmatex">\(x^2\)</span>' in html
+
+
+@pytest.mark.slow
+def test_zensical_site_keeps_the_export_as_files(zensical_site):
+    """The export's README is no page: the export's own index.html is still at /sanet/."""
+    assert "<sanet-demo max-size=" in (zensical_site / "sanet" / "index.html").read_text()
+    assert (zensical_site / "sanet" / "README.txt").is_file()
+    assert (zensical_site / "sanet" / "model").is_dir()
+
+
+@pytest.mark.slow
+def test_zensical_site_has_no_page_from_the_export_presets(zensical_site):
+    assert not (zensical_site / "sanet" / "presets" / "index.html").exists()
+    assert (zensical_site / "sanet" / "presets" / "README.txt").is_file()
+
+
+def test_zensical_refuses_a_tag_it_cannot_render(tmp_path):
+    """sanet_results needs the MkDocs plugin's build: the build stops, naming page, line and what to do."""
+    write_site(tmp_path, {"results.md": """\
+        ---
+        title: Results
+        ---
+
+        # Results
+
+        <% sanet_results contents="a.jpg" styles="b.jpg" %>
+        """})
+    result = zensical_build(tmp_path)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0, output[-3000:]
+    assert ("ERROR   -  sanet: docs/results.md:7: 'sanet_results' cannot be rendered by Zensical (its pictures are "
+            "stylized at build time, which only the MkDocs plugin does): build this site with MkDocs (mkdocs build, "
+            "with the sanet plugin), or remove the tag (under Zensical, mkdocs_sanet.zensical renders sanet_demo "
+            "and cite)\n") in output, output[-3000:]
+    assert not (tmp_path / "site" / "results" / "index.html").exists()
+
+
+def test_zensical_without_the_export_says_how_to_make_it(tmp_path):
+    write_site(tmp_path, {"index.md": "# Home\n\n<% sanet_demo %>\n"})
+    result = zensical_build(tmp_path)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0, output[-3000:]
+    assert ("ERROR   -  sanet: docs/index.md:3: sanet_demo: no export in docs/sanet/ (looked for sanet-demo.js and "
+            "model/): run `mkdocs-sanet export docs/sanet` first, or set the assets option of mkdocs_sanet.zensical "
+            "to the folder of docs_dir that holds the export\n") in output, output[-3000:]
+
+
+def test_zensical_unknown_citation_key(tmp_path):
+    write_site(tmp_path, {"index.md": "# Home\n\nSee <% cite nobody2020 %>.\n"})
+    result = zensical_build(tmp_path)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0, output[-3000:]
+    assert (f"ERROR   -  sanet: docs/index.md:3: unknown citation key 'nobody2020' (not in "
+            f"{tmp_path / 'docs' / 'references.bib'})\n") in output, output[-3000:]
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_zensical_demo_stylizes_with_wasm(browser, zensical_site, serve):
+    url = serve(zensical_site)
+    browser.get(url + "blog/post/")
+    result = stylize(browser, "sanet-demo-1")
+    assert result["state"] == "done", result["message"]
+    assert result["backend"] == "wasm"
+    assert max(result["width"], result["height"]) == SIZE
+    assert len(set(result["pixels"][0::4])) > 10  # a picture, not a blank canvas
+    assert browser.execute_script("return document.querySelectorAll('sanet-demo[data-sanet-ready]').length") == 1
+
+
+def test_zensical_unknown_backend_option(tmp_path):
+    write_site(tmp_path, {"index.md": "# Home\n\n<% sanet_demo %>\n"})
+    (tmp_path / "mkdocs.yml").write_text(MKDOCS_YML.replace("backends: wasm", "backends: wasm,gl"))
+    result = zensical_build(tmp_path)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0, output[-3000:]
+    assert output.count("ERROR   -  sanet: mkdocs.yml: mkdocs_sanet.zensical: backends: unknown backend gl: expected "
+                        "some of webgpu, webgl, wasm, cpu, comma-separated\n") == 1, output[-3000:]
