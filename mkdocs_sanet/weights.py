@@ -208,9 +208,10 @@ def _read_npz(path: Path) -> dict[str, np.ndarray]:
 def _npz_header(path: Path) -> tuple[list[str], str, architecture.Channels]:
     """The array names, meta/encoder and meta/channels of a weights.npz, without reading the weights."""
     sizes = _check_npz(path)
-    for meta in ("meta/encoder", "meta/channels"):
-        if sizes.get(meta, 0) > 64 * 1024:
-            raise WeightsError(f"{path}: {meta} holds {sizes[meta]:,} bytes, expected a short text")
+    for meta, limit in (("meta/encoder", 1024), ("meta/channels", 64 * 1024)):
+        if sizes.get(meta, 0) > limit:
+            raise WeightsError(f"{path}: {meta} holds {sizes[meta]:,} bytes, expected a short "
+                               f"{'name' if meta == 'meta/encoder' else 'text'}")
     try:
         with np.load(path, allow_pickle=False) as data:
             encoder = str(data["meta/encoder"]) if "meta/encoder" in sizes else "vgg16"

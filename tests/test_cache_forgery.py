@@ -408,7 +408,7 @@ RESULTS_PAGE = '# Results\n\n<% sanet_results contents="img/content-cat.jpg" sty
 def results_site(root: Path, cache_dir: Path) -> Path:
     images = {f"img/{name}": PRESETS / name for name in ("content-cat.jpg", "style-mosaic.jpg")}
     return write_site(root, cache_dir, {"index.md": RESULTS_PAGE},
-                      plugin_options="results_size: 64\ncompression: none", images=images)
+                      plugin_options="results_size: 64", images=images)
 
 
 def expected_size(content: Path, size: int = 64) -> tuple[int, int]:
