@@ -261,11 +261,12 @@ loss = {lambdas["content"]:g} * content + {lambdas["style"]:g} * style + {lambda
 + {lambdas["identity2"]:g} * identity2 (losses on the served encoder's features); Adam, lr {meta["lr"]} /
 (1 + {meta["lr_decay"]} * iteration); {phases}.
 
-| samples seen | iterations | CPU time of the steps | samples/s (last logs, median) | hardware | sessions |
+| samples seen | iterations | CPU time of the steps | samples/s (last logs, median) | hardware | runs |
 |---:|---:|---:|---:|---|---:|
 | {meta["samples"]:,} | {meta["iteration"]:,} | {hours:.2f} h | {rate:.2f} | {", ".join(cpus)}, float32, {meta["sessions"][-1].get("threads", "?")} threads | {len(meta["sessions"])} |
 
-Held-out losses during training (the real VGG16, {pairs}, {size} px, as below):
+Held-out losses during training (the real VGG16, {pairs}, {size} px, as below; the last row is
+the shipped model, stored as uint8):
 
 {curve_table(meta["curve"])}
 

@@ -84,7 +84,9 @@ def main(argv=None) -> int:
     evaluation = {"pairs": pairs, "size": args.size, "samples": meta["samples"], **results}
     for name, text in (("training.json", json.dumps(record, indent=1)),
                        ("evaluation.json", json.dumps(evaluation, indent=2)),
-                       ("README.md", evaluate.model_card(meta, results, args.sources, args.size, pairs))):
+                       ("README.md", evaluate.model_card(
+                           {**meta, "curve": meta["curve"] + [{"samples": meta["samples"], **results["trained"]}]},
+                           results, args.sources, args.size, pairs))):
         write_atomically(target / name, lambda tmp, text=text: tmp.write_text(text + "\n"))
     grid = evaluate.grid(outputs, len(contents), len(styles))
     write_atomically(target / "grid.jpg", lambda tmp: grid.save(tmp, format="JPEG", quality=90))
