@@ -242,8 +242,16 @@ def info(args) -> None:
           f"for a 512x512 content and a {style}x{style} style image.")
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse whose usage errors are one line, as every other failure of the command (exit 2);
+    the subcommands' parsers are of this class too."""
+
+    def error(self, message: str):
+        self.exit(2, f"mkdocs-sanet: error: {self.prog}: {message} (see: {self.prog} --help)\n")
+
+
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="mkdocs-sanet", description="SANet style transfer, outside MkDocs")
+    p = Parser(prog="mkdocs-sanet", description="SANet style transfer, outside MkDocs")
     sub = p.add_subparsers(dest="command", required=True)
     s = sub.add_parser("stylize", help="stylize a photo with the Python TensorFlow pipeline")
     s.add_argument("--model", default="default", help="'default' or a model folder")
@@ -286,7 +294,10 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
-    args = parser().parse_args(argv)
+    try:
+        args = parser().parse_args(argv)
+    except SystemExit as done:  # --help, or a usage error already printed on one line
+        return done.code if isinstance(done.code, int) else 2
     try:
         args.run(args)
     except (InputError, outputs.OutputError, WeightsError, CheckpointError, BuildError, CacheError,

@@ -455,3 +455,16 @@ def test_any_failure_is_one_line_and_exit_2(capsys, monkeypatch):
     monkeypatch.setattr(cli, "info", bug)
     code, _, err = run(capsys, "info")
     one_line_error(code, err, "unexpected KeyError: 'x' (please report it)")
+
+
+@pytest.mark.parametrize("argv, parts", [
+    ((), ["mkdocs-sanet: the following arguments are required: command", "(see: mkdocs-sanet --help)"]),
+    (("stylize", "--content", "a.jpg"), ["mkdocs-sanet stylize: the following arguments are required: --style",
+                                         "(see: mkdocs-sanet stylize --help)"]),
+    (("build-model", "--output", "m", "--quantization", "int4"), ["argument --quantization: invalid choice: 'int4'"]),
+    (("info", "--frobnicate"), ["unrecognized arguments: --frobnicate"]),
+])
+def test_usage_errors_are_one_line_and_exit_2(capsys, argv, parts):
+    code, out, err = run(capsys, *argv)
+    one_line_error(code, err, *parts)
+    assert out == ""
