@@ -177,7 +177,31 @@ def test_two_and_two_iterations_with_a_resume_are_four(tmp_path, monkeypatch):
     assert any(not np.array_equal(wa[k], moved[k]) for k in wa)  # it trained
     for k in wa:
         np.testing.assert_allclose(wa[k], wb[k], rtol=0, atol=1e-6, err_msg=k)
+    assert a.meta["ema_updates"] == b.meta["ema_updates"] == 4
+    for k in a.ema:  # the moving average too
+        np.testing.assert_allclose(a.ema[k].numpy(), b.ema[k].numpy(), rtol=0, atol=1e-6, err_msg=k)
     assert len(a.meta["sessions"]) == 2 and len(b.meta["sessions"]) == 1
+
+
+def test_the_moving_average_of_the_weights(tmp_path):
+    """Each update moves the average towards the weights by 1 - decay, the decay ramping up from
+    0.1 ((1 + k) / (10 + k)) to EMA_DECAY; the averaged model carries the average."""
+    s = train.load_state(tiny_state(tmp_path))
+    params = s.parameters_by_name()
+    name = "decoder/conv1_1/kernel"
+    start = s.ema[name].clone()
+    with torch.no_grad():
+        params[name].add_(1.0)
+    s.update_average()  # k = 0: decay 0.1
+    torch.testing.assert_close(s.ema[name], start + 0.9)
+    s.meta["ema_updates"] = 10 ** 6  # ramped up: EMA_DECAY
+    with torch.no_grad():
+        params[name].add_(1.0)
+    s.update_average()
+    torch.testing.assert_close(s.ema[name], start + 0.9 + (2.0 - 0.9) * (1 - train.EMA_DECAY))
+    averaged = s.averaged_model().plugin_weights(dtype=np.float32)
+    np.testing.assert_allclose(averaged[name], s.ema[name].numpy().transpose(2, 3, 1, 0), rtol=0, atol=0)
+    assert not np.array_equal(averaged[name], s.model.plugin_weights(dtype=np.float32)[name])
 
 
 def test_bfloat16_changes_the_losses_by_under_one_percent():
@@ -264,6 +288,29 @@ def test_evaluation_and_shipping(tmp_path, monkeypatch):
     assert ship.main(["--state", str(state), "--target", str(target), "--size", "64", "--vgg16", "",
                       "--sources", str(tmp_path / "none.json")]) == 1
     assert (target / "weights.npz").read_bytes() == before
+
+
+def test_shipping_picks_the_better_of_the_last_and_the_averaged_weights(tmp_path, monkeypatch):
+    data, state = tiny_data(tmp_path), tiny_state(tmp_path)
+    run_tiny(monkeypatch, state, data, 2)
+    monkeypatch.setattr(evaluate, "skimage_photos", lambda: {"cat": Image.open(PRESETS / "content-cat.jpg")})
+    from training import ship
+
+    monkeypatch.setattr(ship, "MIN_AVERAGED", 1)
+    target = tmp_path / "shipped"
+    assert ship.main(["--state", str(state), "--target", str(target), "--size", "64", "--vgg16", "",
+                      "--sources", str(tmp_path / "none.json")]) == 0
+    evaluation = json.loads((target / "evaluation.json").read_text())
+    pick, other = evaluation["weights"], ({ship.LAST, ship.AVERAGED} - {evaluation["weights"]}).pop()
+    assert other in evaluation and pick not in evaluation  # the shipped row is "trained"
+    rows = {pick: evaluation["trained"], other: evaluation[other]}
+    assert (pick == ship.AVERAGED) == ship.better(rows[ship.AVERAGED], rows[ship.LAST])
+    candidates, _ = ship.shipped_weights(state)
+    with np.load(target / "weights.npz") as shipped:
+        for k, v in candidates[pick].items():
+            np.testing.assert_array_equal(shipped[k], v, err_msg=k)
+    card = (target / "README.md").read_text()
+    assert ("moving average" in card) == (pick == ship.AVERAGED)
 
 
 def test_gpu_run_needs_the_carried_data(tmp_path):

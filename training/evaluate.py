@@ -214,12 +214,22 @@ def grid(outputs: dict, contents: int, styles: int, method: str = "trained", cel
 
 
 def curve_table(curve: list[dict]) -> str:
-    rows = ["| samples seen | held-out content loss | held-out style loss |", "|---:|---:|---:|"]
-    rows += [f"| {p['samples']:,} | {p['content']:.3f} | {p['style']:.1f} |" for p in curve]
+    """Samples seen against the held-out losses; where the curve has them, those of the moving
+    average of the weights (train.EMA_DECAY) too."""
+    if not any("averaged" in p for p in curve):
+        rows = ["| samples seen | held-out content loss | held-out style loss |", "|---:|---:|---:|"]
+        rows += [f"| {p['samples']:,} | {p['content']:.3f} | {p['style']:.1f} |" for p in curve]
+        return "\n".join(rows)
+    rows = ["| samples seen | content loss | style loss | averaged weights: content | style |",
+            "|---:|---:|---:|---:|---:|"]
+    for p in curve:
+        averaged = p.get("averaged")
+        rows.append(f"| {p['samples']:,} | {p['content']:.3f} | {p['style']:.1f} | "
+                    + (f"{averaged['content']:.3f} | {averaged['style']:.1f} |" if averaged else "| |"))
     return "\n".join(rows)
 
 
-def model_card(meta: dict, results: dict, sources: Path, size: int, pairs: str) -> str:
+def model_card(meta: dict, results: dict, sources: Path, size: int, pairs: str, averaged: bool = False) -> str:
     """The README of the shipped default model: data with licences, recipe, run, curve, evaluation."""
     files = json.loads(sources.read_text())["files"] if sources.is_file() else []
     by_package = collections.defaultdict(collections.Counter)
@@ -259,7 +269,10 @@ The evaluation pictures (scikit-image's photos, ../shared/data/paintings) are no
 
 loss = {lambdas["content"]:g} * content + {lambdas["style"]:g} * style + {lambdas["identity1"]:g} * identity1
 + {lambdas["identity2"]:g} * identity2 (losses on the served encoder's features); Adam, lr {meta["lr"]} /
-(1 + {meta["lr_decay"]} * iteration); {phases}.
+(1 + {meta["lr_decay"]} * iteration); {phases}. The weights shipped: {
+    f"the moving average of every iteration's (decay {meta['ema_decay']}, about the last "
+    f"{round(1 / (1 - meta['ema_decay'])):,} iterations), which evaluated better than the last iteration's"
+    if averaged else "the last iteration's"}.
 
 | samples seen | iterations | CPU time of the steps | samples/s (last logs, median) | hardware | runs |
 |---:|---:|---:|---:|---|---:|

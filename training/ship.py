@@ -5,7 +5,8 @@
 Evaluates the state (training.evaluate: the real VGG16's losses on the held-out photos x the
 shared paintings) and, when its style loss is below the shipped model's at a content loss no
 worse than max(1.7, the shipped one's), or with --force, writes model_assets/sanet-vgg16/:
-weights.npz (the whole served model, float16, meta/channels), evaluation.json, training.json
+weights.npz (the whole served model, float16, meta/channels: the last iteration's weights or
+their moving average, whichever evaluates better), evaluation.json, training.json
 (the run's record without its RNG), grid.jpg (photos x paintings) and README.md (the model card).
 Each file is written to a temporary name and renamed over the old one.
 """
@@ -28,14 +29,24 @@ TARGET = plugin_weights.DEFAULT_WEIGHTS.parent
 CONTENT_CEILING = 1.7  # the goal's content loss (issue 17)
 
 
-def shipped_weights(state: Path) -> tuple[dict[str, np.ndarray], dict]:
-    """The file's arrays: the encoder exactly as stored in STATE (float16; every reader
-    quantizes it to uint8 the same way), the trained weights as float16; and the run's record."""
+# The state's two sets of trained weights, as the evaluation's rows name them.
+LAST, AVERAGED = "trained (last iteration)", "trained (averaged)"
+# The average is a candidate once it has averaged more than its first few iterations.
+MIN_AVERAGED = 100
+
+
+def shipped_weights(state: Path) -> tuple[dict[str, dict[str, np.ndarray]], dict]:
+    """The candidates' arrays, by row name: the encoder exactly as stored in STATE (float16;
+    every reader quantizes it to uint8 the same way) and the trained weights as float16, the
+    last iteration's and their moving average (train.EMA_DECAY); and the run's record."""
     s = load_state(state)
     with np.load(state / ENCODER_FILE, allow_pickle=False) as data:
         encoder = {k: data[k] for k in data.files}
-    trained = s.model.plugin_weights(("transform", "decoder"), np.float16)
-    return {**encoder, **trained}, s.meta
+    models = {LAST: s.model}
+    if s.meta.get("ema_updates", 0) >= MIN_AVERAGED:
+        models[AVERAGED] = s.averaged_model()
+    return {name: {**encoder, **model.plugin_weights(("transform", "decoder"), np.float16)}
+            for name, model in models.items()}, s.meta
 
 
 def better(new: dict, old: dict | None) -> bool:
@@ -55,20 +66,30 @@ def main(argv=None) -> int:
     p.add_argument("--force", action="store_true", help="ship even if it is not better")
     args = p.parse_args(argv)
     try:
-        arrays, meta = shipped_weights(args.state)
+        candidates, meta = shipped_weights(args.state)
         # As the site computes: every conv stored as uint8 (the served compression's uint8=all).
-        served = {k: quantize_uint8(v.astype(np.float32)) for k, v in arrays.items()}
+        served = {name: {k: quantize_uint8(v.astype(np.float32)) for k, v in arrays.items()}
+                  for name, arrays in candidates.items()}
         contents = list(evaluate.skimage_photos().values())
         styles = sorted(evaluate.PAINTINGS.glob("*.jpg"))
         if not styles:
             raise FileNotFoundError(f"{evaluate.PAINTINGS}: no paintings")
+        methods = evaluate.methods_for(served[LAST])
+        methods = {(LAST if name == "trained" else name): method for name, method in methods.items()}
+        if AVERAGED in served:
+            methods = {AVERAGED: evaluate.served_stylize(evaluate.served_model(served[AVERAGED])), **methods}
         outputs: dict = {}
-        results = evaluate.evaluate(contents, styles, evaluate.methods_for(served), args.vgg16, args.size, outputs)
+        results = evaluate.evaluate(contents, styles, methods, args.vgg16, args.size, outputs)
     except (FileNotFoundError, ImportError, plugin_weights.WeightsError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     pairs = f"{len(contents)} photos x {len(styles)} paintings"
+    # The candidate to ship: the average where it is better by the same rule as against the old model.
+    pick = AVERAGED if AVERAGED in results and better(results[AVERAGED], results[LAST]) else LAST
+    arrays = candidates[pick]
+    results = {"trained": results[pick], **{name: row for name, row in results.items() if name != pick}}
     print(evaluate.table(results))
+    print(f"candidate: {pick}")
     old_file = args.target / "evaluation.json"
     old = json.loads(old_file.read_text())["trained"] if old_file.is_file() else None
     if not (better(results["trained"], old) or args.force):
@@ -81,16 +102,16 @@ def main(argv=None) -> int:
                      lambda tmp: plugin_weights.save(tmp, arrays, "vgg16", served_channels()))
     record = {k: v for k, v in meta.items() if k != "history"}
     record["last_losses"] = meta["history"][-5:]
-    evaluation = {"pairs": pairs, "size": args.size, "samples": meta["samples"], **results}
+    evaluation = {"pairs": pairs, "size": args.size, "samples": meta["samples"], "weights": pick, **results}
     for name, text in (("training.json", json.dumps(record, indent=1)),
                        ("evaluation.json", json.dumps(evaluation, indent=2)),
                        ("README.md", evaluate.model_card(
                            {**meta, "curve": meta["curve"] + [{"samples": meta["samples"], **results["trained"]}]},
-                           results, args.sources, args.size, pairs))):
+                           results, args.sources, args.size, pairs, pick == AVERAGED))):
         write_atomically(target / name, lambda tmp, text=text: tmp.write_text(text + "\n"))
-    grid = evaluate.grid(outputs, len(contents), len(styles))
+    grid = evaluate.grid(outputs, len(contents), len(styles), method=pick)
     write_atomically(target / "grid.jpg", lambda tmp: grid.save(tmp, format="JPEG", quality=90))
-    print(f"shipped {target}: {meta['samples']:,} samples, style {results['trained']['style']:.1f}, "
+    print(f"shipped {target} ({pick}): {meta['samples']:,} samples, style {results['trained']['style']:.1f}, "
           f"content {results['trained']['content']:.3f}")
     return 0
 

