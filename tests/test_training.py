@@ -24,7 +24,7 @@ from helpers import PRESETS, ROOT, SHARED_PAINTINGS, painting  # noqa: E402
 from mkdocs_sanet import pipeline, weights  # noqa: E402
 from training import evaluate, sources, train  # noqa: E402
 from training.data import Images  # noqa: E402
-from training.net import LAMBDA_ID1, LAMBDA_ID2, SANetTorch, losses, style_loss  # noqa: E402
+from training.net import LAMBDA_C, LAMBDA_ID1, LAMBDA_ID2, LAMBDA_S, SANetTorch, losses, style_loss  # noqa: E402
 
 
 def served_weights_file(folder, seed=0):
@@ -111,8 +111,23 @@ TRAINED_FACTOR = 0.6
 
 
 def test_recipe_weighs_identity_as_the_original_code():
-    """loss = content + 3 style + 50 identity1 (pixels) + 1 identity2 (features)."""
-    assert (LAMBDA_ID1, LAMBDA_ID2) == (50.0, 1.0)
+    """loss = 1000 content + 3 style + 50 identity1 (pixels) + 1 identity2 (features)."""
+    assert (LAMBDA_S, LAMBDA_ID1, LAMBDA_ID2) == (3.0, 50.0, 1.0)
+
+
+def test_the_terms_are_weighed_as_the_state_says():
+    """A run weighs the four terms by its state's `lambdas`: the total is their weighted sum."""
+    model = train.build_model(train.STATE)
+    content = evaluate.center_crop(PRESETS / "content-cat.jpg", 32)
+    style = evaluate.center_crop(PRESETS / "style-mosaic.jpg", 32)
+    lambdas = {"content": 700.0, "style": 2.0, "identity1": 10.0, "identity2": 0.5}
+    with torch.no_grad():
+        terms = losses(model, content, style, lambdas)
+        default = losses(model, content, style)
+    assert float(terms["total"]) == pytest.approx(sum(lambdas[k] * float(terms[k]) for k in lambdas), rel=1e-5)
+    assert float(default["total"]) == pytest.approx(
+        float(default["content"]) * LAMBDA_C + float(default["style"]) * LAMBDA_S
+        + float(default["identity1"]) * LAMBDA_ID1 + float(default["identity2"]) * LAMBDA_ID2, rel=1e-5)
 
 
 TINY = [{"until_samples": None, "crop": 64, "resize": 80, "batch": 2}]

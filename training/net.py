@@ -142,12 +142,16 @@ def style_loss(generated, style):
     return total
 
 
-# As the original code: identity 1 (pixels) weighs 50, identity 2 (features) 1.
-LAMBDA_C, LAMBDA_S, LAMBDA_ID1, LAMBDA_ID2 = 1.0, 3.0, 50.0, 1.0
+# As the original code, style weighs 3, identity 1 (pixels) 50, identity 2 (features) 1; content
+# 1000, not 1: the original's 1 is for AdaIN's normalised VGG19, and on this unnormalised VGG16
+# the style and identity-2 terms are so large that content at 1 had no gradient to speak of
+# (training/README.md, "The weights of the terms"). A run takes the weights in its state.
+LAMBDA_C, LAMBDA_S, LAMBDA_ID1, LAMBDA_ID2 = 1000.0, 3.0, 50.0, 1.0
 
 
-def losses(model: SANetTorch, content, style) -> dict[str, torch.Tensor]:
-    """The paper's four terms and their weighted sum. The three pictures the decoder makes (the
+def losses(model: SANetTorch, content, style, lambdas: dict[str, float] | None = None) -> dict[str, torch.Tensor]:
+    """The paper's four terms and their weighted sum (`lambdas` by term name; default the LAMBDA_*
+    constants; a run takes those in its state). The three pictures the decoder makes (the
     stylized one and the two identities) go through one transform, one decode and one encode
     as a batch of three: the same sums as three passes, in larger (faster) convolutions."""
     n = content.shape[0]
@@ -166,6 +170,6 @@ def losses(model: SANetTorch, content, style) -> dict[str, torch.Tensor]:
         F.mse_loss(a, b) for a, b in zip(f_ss, s_feats))
     out = {"content": content_loss(g_feats, c_feats), "style": style_loss(g_feats, s_feats),
            "identity1": identity1, "identity2": identity2}
-    out["total"] = (LAMBDA_C * out["content"] + LAMBDA_S * out["style"] + LAMBDA_ID1 * out["identity1"]
-                    + LAMBDA_ID2 * out["identity2"])
+    weights = lambdas or {"content": LAMBDA_C, "style": LAMBDA_S, "identity1": LAMBDA_ID1, "identity2": LAMBDA_ID2}
+    out["total"] = sum(weights[name] * out[name] for name in ("content", "style", "identity1", "identity2"))
     return out
