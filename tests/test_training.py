@@ -332,7 +332,7 @@ def test_gpu_run_needs_the_carried_data(tmp_path):
     run = subprocess.run(["bash", str(ROOT / "training" / "gpu_run.sh")], cwd=tmp_path, capture_output=True,
                          text=True, env={**os.environ, "OUT": str(tmp_path / "out")})
     assert run.returncode == 2
-    assert ".train/content and .train/style are missing: carry .train" in run.stdout
+    assert ".train/content and .train/style are missing: carry them" in run.stdout
     assert (tmp_path / "out" / "train.log").is_file()
 
 
