@@ -272,7 +272,7 @@ loss = {lambdas["content"]:g} * content + {lambdas["style"]:g} * style + {lambda
 (1 + {meta["lr_decay"]} * iteration); {phases}. The weights shipped: {
     f"the moving average of every iteration's (decay {meta['ema_decay']}, about the last "
     f"{round(1 / (1 - meta['ema_decay'])):,} iterations), which evaluated better than the last iteration's"
-    if averaged else "the last iteration's"}.
+    if averaged else "the last iteration's"}.{changes_text(meta.get("changes", []))}
 
 | samples seen | iterations | CPU time of the steps | samples/s (last logs, median) | hardware | runs |
 |---:|---:|---:|---:|---|---:|
@@ -293,6 +293,12 @@ rows marked "issue 8" were measured when that issue was filed, Magenta's by `--m
 
 ![photos x paintings](grid.jpg)
 """
+
+
+def changes_text(changes: list[dict]) -> str:
+    """The recipe's changes during the run (the state's `meta.changes`: samples, what, why)."""
+    out = "".join(f" From {c['samples']:,} samples: {c['what']} ({c['why']})." for c in changes)
+    return out + (" Measurements: training/README.md." if out else "")
 
 
 def meta_rank() -> int:
