@@ -312,7 +312,7 @@ def test_shipping_picks_the_better_of_the_last_and_the_averaged_weights(tmp_path
     monkeypatch.setattr(evaluate, "skimage_photos", lambda: {"cat": Image.open(PRESETS / "content-cat.jpg")})
     from training import ship
 
-    monkeypatch.setattr(ship, "MIN_AVERAGED", 1)
+    monkeypatch.setattr(train, "MIN_AVERAGED", 1)
     target = tmp_path / "shipped"
     assert ship.main(["--state", str(state), "--target", str(target), "--size", "64", "--vgg16", "",
                       "--sources", str(tmp_path / "none.json")]) == 0

