@@ -131,6 +131,22 @@ def test_the_terms_are_weighed_as_the_state_says():
         + float(default["identity1"]) * LAMBDA_ID1 + float(default["identity2"]) * LAMBDA_ID2, rel=1e-5)
 
 
+def test_identity_terms_on_part_of_the_batch():
+    """identity_samples k: content and style on the whole batch as before, the identity terms those
+    of the first k pairs alone (what a batch of those k pairs gives)."""
+    model = train.build_model(train.STATE)
+    content = torch.cat([evaluate.center_crop(PRESETS / name, 32) for name in ("content-cat.jpg", "content-coffee.jpg")])
+    style = torch.cat([evaluate.center_crop(PRESETS / name, 32) for name in ("style-mosaic.jpg", "style-swirls.jpg")])
+    with torch.no_grad():
+        whole, part = losses(model, content, style), losses(model, content, style, identity_samples=1)
+        first = losses(model, content[:1], style[:1])
+    for name in ("content", "style"):
+        assert float(part[name]) == pytest.approx(float(whole[name]), rel=1e-5)
+    for name in ("identity1", "identity2"):
+        assert float(part[name]) == pytest.approx(float(first[name]), rel=1e-5)
+        assert float(part[name]) != pytest.approx(float(whole[name]), rel=1e-3)
+
+
 TINY = [{"until_samples": None, "crop": 64, "resize": 80, "batch": 2}]
 
 

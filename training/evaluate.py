@@ -268,7 +268,8 @@ The evaluation pictures (scikit-image's photos, ../shared/data/paintings) are no
 ## Recipe and run
 
 loss = {lambdas["content"]:g} * content + {lambdas["style"]:g} * style + {lambdas["identity1"]:g} * identity1
-+ {lambdas["identity2"]:g} * identity2 (losses on the served encoder's features); Adam, lr {meta["lr"]} /
++ {lambdas["identity2"]:g} * identity2 (losses on the served encoder's features{
+    f"; the identity terms on {meta['identity_samples']} of each batch's pairs" if meta.get("identity_samples") else ""}); Adam, lr {meta["lr"]} /
 (1 + {meta["lr_decay"]} * iteration); {phases}. The weights shipped: {
     f"the moving average of every iteration's (decay {meta['ema_decay']}, about the last "
     f"{round(1 / (1 - meta['ema_decay'])):,} iterations), which evaluated better than the last iteration's"

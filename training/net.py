@@ -149,25 +149,29 @@ def style_loss(generated, style):
 LAMBDA_C, LAMBDA_S, LAMBDA_ID1, LAMBDA_ID2 = 1000.0, 3.0, 50.0, 1.0
 
 
-def losses(model: SANetTorch, content, style, lambdas: dict[str, float] | None = None) -> dict[str, torch.Tensor]:
+def losses(model: SANetTorch, content, style, lambdas: dict[str, float] | None = None,
+           identity_samples: int | None = None) -> dict[str, torch.Tensor]:
     """The paper's four terms and their weighted sum (`lambdas` by term name; default the LAMBDA_*
     constants; a run takes those in its state). The three pictures the decoder makes (the
     stylized one and the two identities) go through one transform, one decode and one encode
-    as a batch of three: the same sums as three passes, in larger (faster) convolutions."""
+    as a batch: the same sums as three passes, in larger (faster) convolutions.
+    `identity_samples` k < batch: the identity terms on the first k pairs only (the same
+    expectation, since the pairs are random; 2k instead of 2n of the decoder's pictures)."""
     n = content.shape[0]
+    k = n if identity_samples is None else max(1, min(n, int(identity_samples)))
     with torch.no_grad():
         feats = model.encode(torch.cat([content, style]))
     c_feats, s_feats = [f[:n] for f in feats], [f[n:] for f in feats]
     (c4, c5), (s4, s5) = c_feats[3:], s_feats[3:]
-    decoded = model.decode(model.transform(torch.cat([c4, c4, s4]), torch.cat([c5, c5, s5]),
-                                           torch.cat([s4, c4, s4]), torch.cat([s5, c5, s5])))
+    decoded = model.decode(model.transform(torch.cat([c4, c4[:k], s4[:k]]), torch.cat([c5, c5[:k], s5[:k]]),
+                                           torch.cat([s4, c4[:k], s4[:k]]), torch.cat([s5, c5[:k], s5[:k]])))
     out_feats = model.encode(decoded)
     g_feats = [f[:n] for f in out_feats]
-    f_cc, f_ss = [f[n:2 * n] for f in out_feats], [f[2 * n:] for f in out_feats]
-    i_cc, i_ss = decoded[n:2 * n], decoded[2 * n:]
-    identity1 = F.mse_loss(i_cc, content) + F.mse_loss(i_ss, style)
-    identity2 = sum(F.mse_loss(a, b) for a, b in zip(f_cc, c_feats)) + sum(
-        F.mse_loss(a, b) for a, b in zip(f_ss, s_feats))
+    f_cc, f_ss = [f[n:n + k] for f in out_feats], [f[n + k:] for f in out_feats]
+    i_cc, i_ss = decoded[n:n + k], decoded[n + k:]
+    identity1 = F.mse_loss(i_cc, content[:k]) + F.mse_loss(i_ss, style[:k])
+    identity2 = sum(F.mse_loss(a, b[:k]) for a, b in zip(f_cc, c_feats)) + sum(
+        F.mse_loss(a, b[:k]) for a, b in zip(f_ss, s_feats))
     out = {"content": content_loss(g_feats, c_feats), "style": style_loss(g_feats, s_feats),
            "identity1": identity1, "identity2": identity2}
     weights = lambdas or {"content": LAMBDA_C, "style": LAMBDA_S, "identity1": LAMBDA_ID1, "identity2": LAMBDA_ID2}

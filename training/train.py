@@ -250,7 +250,7 @@ def step(s: State, images: Images, bf16: bool = False) -> dict[str, float]:
     content = images.batch("content", s.rng, phase["batch"], phase["crop"], phase["resize"]).to(device)
     style = images.batch("style", s.rng, phase["batch"], phase["crop"], phase["resize"]).to(device)
     with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
-        terms = losses(s.model, content, style, s.meta["lambdas"])
+        terms = losses(s.model, content, style, s.meta["lambdas"], s.meta.get("identity_samples"))
     s.optimizer.zero_grad(set_to_none=True)
     row = {k: float(v.detach()) for k, v in terms.items()}
     if math.isfinite(row["total"]):
