@@ -10,7 +10,7 @@
 # What travels is 64 MiB in all, the repository included (45 MB with the state): carry the
 # pictures at 256 px, which the 128 px phase reads (training/README.md, "The GPU run"), and stop
 # at the end of that phase:
-#   TRAIN_DATA=.train-gpu TRAIN_ITERATIONS=10000 bash training/gpu_run.sh
+#   TRAIN_DATA=.train-gpu TRAIN_ITERATIONS=20000 bash training/gpu_run.sh
 #
 # Rehearsal on a CPU, the same script with a one-minute budget:
 #   OUT=/tmp/rehearse-out TRAIN_MINUTES=1 TRAIN_DEVICE=cpu bash training/gpu_run.sh

@@ -49,8 +49,9 @@ ENCODER_FILE, STATE_FILE = "encoder.npz", "state.npz"
 SERVED = "fast"
 # Crops first small (a quarter of the FLOPs per sample), then at the size the paper trains at.
 # "resize" is the short side the images are scaled to before cropping: the same field of view.
+# (training/README.md, "When to move to 256 px crops": 40,000 samples until the run reached 32,524.)
 SCHEDULE = [
-    {"until_samples": 40000, "crop": 128, "resize": 256, "batch": 4},
+    {"until_samples": 80000, "crop": 128, "resize": 256, "batch": 4},
     {"until_samples": None, "crop": 256, "resize": 512, "batch": 4},
 ]
 LR, LR_DECAY = 1e-4, 5e-5  # Adam; the original recipe's decay lr / (1 + decay * iteration)
