@@ -6,19 +6,31 @@ against channels-last. Printed, never asserted. Stop a background training run f
 
     PYTHONPATH=$PWD .venv/bin/python benchmarks/bench_training.py [--sizes 128 256] [--steps 4]
         [--archs served full] [--modes float32 bf16 channels-last] [--batch 4]
+
+`--trainer` measures the trainer itself instead (`training.train`: a copy of the committed state,
+its schedule's crops of random pictures, the identity terms as the state says), samples per
+second over `--steps` iterations after one, for each `--layouts` WORKERSxTHREADS (default 1x2
+2x1: one process on both cores against two processes of one thread that share each batch).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import os
+import shutil
+import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
+from PIL import Image
 
 from mkdocs_sanet import weights as plugin_weights
 from training.net import SANetTorch, losses
+from training import train
 from training.train import STATE, read_encoder, served_channels
 
 CORES = os.cpu_count() or 1
@@ -59,6 +71,29 @@ def measure(net: SANetTorch, size: int, batch: int, mode: str, steps: int) -> fl
     return batch * len(times) / sum(times)
 
 
+def measure_trainer(layout: str, steps: int) -> float:
+    """Samples per second of `training.train` with WORKERSxTHREADS, on a copy of the state."""
+    workers, threads = (int(x) for x in layout.split("x"))
+    with tempfile.TemporaryDirectory() as folder:
+        state, data = Path(folder) / "state", Path(folder) / "data"
+        shutil.copytree(STATE, state)
+        rng = np.random.default_rng(0)
+        for kind in ("content", "style"):
+            (data / kind).mkdir(parents=True)
+            for i in range(8):
+                Image.fromarray(rng.integers(0, 256, (300, 400, 3), np.uint8)).save(data / kind / f"{i}.png")
+        start = train.load_state(state).meta["iteration"]
+        args = train.parser().parse_args(["--state", str(state), "--data", str(data), "--iterations",
+                                          str(start + 1 + steps), "--eval-minutes", "0", "--log-seconds", "0",
+                                          "--workers", str(workers), "--threads", str(threads)])
+        with contextlib.redirect_stdout(io.StringIO()):  # a line an iteration
+            s = train.train(args)
+        # each iteration's line: its samples over the seconds since the last line; the first
+        # iteration (the pictures scaled) left out
+        rows, batch = s.meta["history"][-steps:], train.phase_of(s.meta)["batch"]
+        return batch * len(rows) / sum(batch / r["samples_per_second"] for r in rows)
+
+
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--sizes", type=int, nargs="+", default=[128, 256])
@@ -66,7 +101,18 @@ def main() -> None:
     p.add_argument("--modes", nargs="+", default=["float32", "bf16", "channels-last"])
     p.add_argument("--batch", type=int, default=4)
     p.add_argument("--steps", type=int, default=3)
+    p.add_argument("--trainer", action="store_true", help="the trainer, whole iterations, per --layouts")
+    p.add_argument("--layouts", nargs="+", default=["1x2", "2x1"], help="WORKERSxTHREADS")
     args = p.parse_args()
+    if args.trainer:
+        meta = train.load_state(STATE).meta
+        print(f"torch {torch.__version__}, the trainer on a copy of {STATE} ({meta['samples']:,} samples, phase "
+              f"{train.phase_of(meta)}, identity terms on {meta.get('identity_samples')} pairs), "
+              f"{args.steps} iterations after one")
+        print("| workers x threads | samples/s |\n|---|---|")
+        for layout in args.layouts:
+            print(f"| {layout} | {measure_trainer(layout, args.steps):.2f} |", flush=True)
+        return
     torch.set_num_threads(CORES)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, CPU capability "
           f"{torch.backends.cpu.get_cpu_capability()}, batch {args.batch}, {args.steps} steps after a warm-up")

@@ -22,7 +22,7 @@ torch = pytest.importorskip("torch", reason="the training tests need torch (the 
 
 from helpers import PRESETS, ROOT, SHARED_PAINTINGS, painting  # noqa: E402
 from mkdocs_sanet import pipeline, weights  # noqa: E402
-from training import evaluate, sources, train  # noqa: E402
+from training import evaluate, fork, sources, train  # noqa: E402
 from training.data import Images  # noqa: E402
 from training.net import LAMBDA_C, LAMBDA_ID1, LAMBDA_ID2, LAMBDA_S, SANetTorch, losses, style_loss  # noqa: E402
 
@@ -169,11 +169,61 @@ def tiny_state(tmp_path, name="state"):
     return state
 
 
-def run_tiny(monkeypatch, state, data, iterations):
+def run_tiny(monkeypatch, state, data, iterations, workers=1):
     monkeypatch.setattr(train, "SCHEDULE", TINY)
     args = train.parser().parse_args(["--state", str(state), "--data", str(data), "--iterations", str(iterations),
-                                      "--eval-minutes", "0", "--log-seconds", "0", "--threads", "2"])
+                                      "--eval-minutes", "0", "--log-seconds", "0", "--threads", str(2 // workers),
+                                      "--workers", str(workers)])
     return train.train(args)
+
+
+def test_a_batch_is_shared_by_the_decoders_pictures():
+    """Each worker's pairs, cut in order where the decoder's pictures (3 for a pair with the
+    identity terms, 1 without) split most evenly; each has at least one pair."""
+    assert [train.shard(4, 1, 2, r) for r in (0, 1)] == [(0, 1, 1), (1, 4, 0)]
+    assert [train.shard(4, 4, 2, r) for r in (0, 1)] == [(0, 2, 2), (2, 4, 2)]
+    assert [train.shard(4, 0, 2, r) for r in (0, 1)] == [(0, 2, 0), (2, 4, 0)]
+    assert [train.shard(2, 2, 2, r) for r in (0, 1)] == [(0, 1, 1), (1, 2, 1)]
+    assert train.shard(4, 1, 1, 0) == (0, 4, 1)
+    with pytest.raises(ValueError, match="3 workers for a batch of 2 pairs: expected 1 to 2"):
+        train.shard(2, 1, 3, 0)
+
+
+@pytest.mark.parametrize("identity_samples", [None, 1])
+def test_two_workers_train_as_one(tmp_path, monkeypatch, identity_samples):
+    """Two processes, each on its share of every batch with the gradients summed, give the
+    weights, losses and RNG of one process on the whole batch."""
+    data = tiny_data(tmp_path)
+    monkeypatch.setattr(train, "SCHEDULE", TINY)
+    states = {}
+    for workers in (1, 2):
+        state = states[workers] = tiny_state(tmp_path, f"workers-{workers}")
+        s = train.load_state(state)
+        s.meta["identity_samples"] = identity_samples
+        train.save_state(state, s)
+        run_tiny(monkeypatch, state, data, 3, workers)
+    one, two = train.load_state(states[1]), train.load_state(states[2])
+    assert one.meta["iteration"] == two.meta["iteration"] == 3 and one.rng.getstate() == two.rng.getstate()
+    assert two.meta["sessions"][-1]["workers"] == 2
+    for a, b in zip(one.meta["history"], two.meta["history"]):
+        for term in train.TERMS:
+            assert b[term] == pytest.approx(a[term], rel=1e-4, abs=1e-6), term
+    # The summed gradients equal the whole batch's to float rounding; Adam's first steps move a
+    # weight by about the learning rate whatever its gradient, so where a gradient is about 0
+    # that rounding can move it the other way: at most 2 lr a step, on few of the weights.
+    wa, wb = one.model.plugin_weights(dtype=np.float32), two.model.plugin_weights(dtype=np.float32)
+    differ = [np.abs(wb[k] - wa[k]) for k in wa]
+    assert max(float(d.max()) for d in differ) <= 2 * train.LR * 3
+    assert sum(int((d > 1e-5).sum()) for d in differ) <= 0.01 * sum(d.size for d in differ)
+
+
+def test_more_workers_than_pairs_is_an_error(tmp_path):
+    run = subprocess.run([sys.executable, "-m", "training.train", "--state", str(tiny_state(tmp_path)),
+                          "--data", str(tiny_data(tmp_path)), "--iterations", "1", "--workers", "5"],
+                         cwd=ROOT, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert run.returncode != 0
+    assert "--workers 5: the schedule's batches have 4 pairs; expected at most that" in run.stderr
+    assert "Traceback" not in run.stderr
 
 
 def test_losses_fall_on_a_fixed_batch():
@@ -266,6 +316,43 @@ def test_state_is_written_atomically(tmp_path, monkeypatch):
         train.save_state(state, s)
     assert hashlib.sha256((state / train.STATE_FILE).read_bytes()).hexdigest() == before
     assert sorted(p.name for p in state.iterdir()) == [train.ENCODER_FILE, train.STATE_FILE]
+
+
+def test_a_fork_changes_the_recipe_and_is_adopted_as_the_run(tmp_path, monkeypatch, capsys):
+    """fork new copies the state with a meta key changed (only a key that exists, a value of its
+    kind); adopt makes a fork of the run as it is the run, the change in meta.changes; a fork of
+    an older state is refused and changes nothing."""
+    data, run = tiny_data(tmp_path), tiny_state(tmp_path, "run")
+    run_tiny(monkeypatch, run, data, 1)
+    a, b = tmp_path / "a", tmp_path / "b"
+    assert fork.main(["new", str(a), "--from", str(run), "--set", "lambdas.content=400",
+                      "--set", "schedule.0.until_samples=8"]) == 0
+    assert "lambdas.content 400 (was 1000.0)" in capsys.readouterr().out
+    meta = train.load_state(a).meta
+    assert meta["lambdas"]["content"] == 400 and meta["schedule"][0]["until_samples"] == 8
+    assert train.load_state(run).meta["lambdas"]["content"] == LAMBDA_C  # the run is untouched
+    for bad, message in [("lambdas.colour=1", "the state's meta has no key lambdas.colour"),
+                         ("lambdas.content=\"x\"", 'lambdas.content is 1000.0; expected a value of that kind'),
+                         ("lr", "expected KEY=VALUE"), ("lr=fast", "the value is not JSON")]:
+        assert fork.main(["new", str(b), "--from", str(run), "--set", bad]) == 2
+        assert message in capsys.readouterr().err
+        assert not b.exists()
+    assert fork.main(["new", str(a), "--from", str(run)]) == 2
+    assert "already there" in capsys.readouterr().err
+    run_tiny(monkeypatch, a, data, 2)  # the fork trains on
+    weights_a = train.load_state(a).model.plugin_weights(dtype=np.float32)
+    assert fork.main(["adopt", str(a), "--state", str(run), "--what", "content weight 400", "--why", "forks"]) == 0
+    adopted = train.load_state(run)
+    assert adopted.meta["iteration"] == 2 and adopted.meta["lambdas"]["content"] == 400
+    assert adopted.meta["changes"][-1] == {"samples": 2, "what": "content weight 400", "why": "forks"}
+    for k, v in adopted.model.plugin_weights(dtype=np.float32).items():
+        np.testing.assert_array_equal(v, weights_a[k], err_msg=k)
+    assert fork.main(["new", str(b), "--from", str(run)]) == 0
+    run_tiny(monkeypatch, run, data, 3)  # the run moves on: b is a fork of an older state
+    before = (run / train.STATE_FILE).read_bytes()
+    assert fork.main(["adopt", str(b), "--state", str(run), "--what", "x", "--why", "y"]) == 2
+    assert "not a fork of" in capsys.readouterr().err
+    assert (run / train.STATE_FILE).read_bytes() == before
 
 
 def test_a_missing_encoder_is_an_error(tmp_path):

@@ -156,9 +156,10 @@ def losses(model: SANetTorch, content, style, lambdas: dict[str, float] | None =
     stylized one and the two identities) go through one transform, one decode and one encode
     as a batch: the same sums as three passes, in larger (faster) convolutions.
     `identity_samples` k < batch: the identity terms on the first k pairs only (the same
-    expectation, since the pairs are random; 2k instead of 2n of the decoder's pictures)."""
+    expectation, since the pairs are random; 2k instead of 2n of the decoder's pictures); k = 0:
+    none (a worker's share of a batch without identity pairs: the terms are 0)."""
     n = content.shape[0]
-    k = n if identity_samples is None else max(1, min(n, int(identity_samples)))
+    k = n if identity_samples is None else max(0, min(n, int(identity_samples)))
     with torch.no_grad():
         feats = model.encode(torch.cat([content, style]))
     c_feats, s_feats = [f[:n] for f in feats], [f[n:] for f in feats]
@@ -169,9 +170,12 @@ def losses(model: SANetTorch, content, style, lambdas: dict[str, float] | None =
     g_feats = [f[:n] for f in out_feats]
     f_cc, f_ss = [f[n:n + k] for f in out_feats], [f[n + k:] for f in out_feats]
     i_cc, i_ss = decoded[n:n + k], decoded[n + k:]
-    identity1 = F.mse_loss(i_cc, content[:k]) + F.mse_loss(i_ss, style[:k])
-    identity2 = sum(F.mse_loss(a, b[:k]) for a, b in zip(f_cc, c_feats)) + sum(
-        F.mse_loss(a, b[:k]) for a, b in zip(f_ss, s_feats))
+    if k:
+        identity1 = F.mse_loss(i_cc, content[:k]) + F.mse_loss(i_ss, style[:k])
+        identity2 = sum(F.mse_loss(a, b[:k]) for a, b in zip(f_cc, c_feats)) + sum(
+            F.mse_loss(a, b[:k]) for a, b in zip(f_ss, s_feats))
+    else:
+        identity1 = identity2 = decoded.new_zeros(())
     out = {"content": content_loss(g_feats, c_feats), "style": style_loss(g_feats, s_feats),
            "identity1": identity1, "identity2": identity2}
     weights = lambdas or {"content": LAMBDA_C, "style": LAMBDA_S, "identity1": LAMBDA_ID1, "identity2": LAMBDA_ID2}

@@ -3,7 +3,7 @@ at the widths of the `fast` compression, on its frozen factored VGG16 encoder. T
 across sessions from a state folder committed to the repository:
 
     python -m training.train --init                 # once: the served encoder (needs TensorFlow)
-    nice -n 19 python -m training.train [--minutes 150] [--data .train]
+    nice -n 19 python -m training.train [--minutes 150] [--data .train] [--workers N]
 
 STATE (default training/state/) holds
     encoder.npz   the frozen encoder, float16, made once by --init with mkdocs_sanet.compression
@@ -15,26 +15,32 @@ STATE (default training/state/) holds
                   SIGTERM / SIGINT, and at the end
 
 A run resumes where the state stopped: 2 + 2 iterations give the weights of 4 (tests). Crops are
-drawn in this process from one `random.Random` whose state is saved, so nothing depends on
-DataLoader workers. `python -m training.ship` evaluates the state and writes the shipped weights.
+drawn from one `random.Random` whose state is saved, so nothing depends on DataLoader workers.
+On the CPU the run is one process a core (`--workers`): each draws the same batch from the same
+RNG and computes the loss of its share, and the gradients are summed (`torch.distributed`,
+gloo), which trains as one process on the whole batch and is faster than threads. `python -m training.ship` evaluates the state and writes the shipped weights.
 """
 
 from __future__ import annotations
 
 import argparse
 import copy
+import datetime
+import itertools
 import json
 import math
 import os
 import random
 import signal
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
+import torch.distributed as dist
 
 from mkdocs_sanet import architecture as arch
 from mkdocs_sanet import weights as plugin_weights
@@ -73,6 +79,10 @@ def served_channels() -> arch.Channels:
 
 def trainable_names(channels: arch.Channels) -> list[str]:
     return [name for name in arch.weight_shapes("vgg16", channels) if not name.startswith("encoder/")]
+
+
+class TrainingError(ValueError):
+    """A run that cannot start as asked (the message says what was expected)."""
 
 
 def make_encoder(state: Path) -> Path:
@@ -241,34 +251,130 @@ def phase_of(meta: dict) -> dict:
     return meta["schedule"][-1]
 
 
-def step(s: State, images: Images, bf16: bool = False) -> dict[str, float]:
-    """One iteration: a batch of the current phase, Adam with the decayed learning rate."""
+def shard(n: int, k: int, workers: int, rank: int) -> tuple[int, int, int]:
+    """Worker `rank`'s share of a batch of n pairs whose first k take the identity terms: pairs
+    start:stop, the first `identity` of which take them. The decoder makes three pictures of an
+    identity pair and one of another; the pairs are cut, in order, where the pictures split most
+    evenly (4 pairs, 1 with identity, 2 workers: the identity pair alone, then the other three)."""
+    if not 1 <= workers <= n:
+        raise ValueError(f"{workers} workers for a batch of {n} pairs: expected 1 to {n}")
+    cumulative = list(itertools.accumulate(3 if i < k else 1 for i in range(n)))
+    cuts = [0]
+    for r in range(1, workers):
+        target = cumulative[-1] * r / workers
+        cuts.append(min(range(cuts[-1] + 1, n - workers + r + 1), key=lambda j: abs(cumulative[j - 1] - target)))
+    cuts.append(n)
+    start, stop = cuts[rank], cuts[rank + 1]
+    return start, stop, max(0, min(stop, k) - start)
+
+
+TERMS = ("content", "style", "identity1", "identity2", "total")
+
+
+def step(s: State, images: Images, bf16: bool = False, workers: int = 1, rank: int = 0) -> dict[str, float]:
+    """One iteration: a batch of the current phase, Adam with the decayed learning rate. With
+    `workers` processes (`torch.distributed`), each draws the same batch from the same RNG,
+    computes the loss of its share (`shard`) weighed by that share, and the gradients are summed:
+    the whole batch's gradient, each process on one core."""
     phase = phase_of(s.meta)
     iteration = s.meta["iteration"] + 1
     for group in s.optimizer.param_groups:
         group["lr"] = s.meta["lr"] / (1.0 + s.meta["lr_decay"] * iteration)
     device = next(s.model.parameters()).device
-    content = images.batch("content", s.rng, phase["batch"], phase["crop"], phase["resize"]).to(device)
-    style = images.batch("style", s.rng, phase["batch"], phase["crop"], phase["resize"]).to(device)
+    n = phase["batch"]
+    content = images.batch("content", s.rng, n, phase["crop"], phase["resize"]).to(device)
+    style = images.batch("style", s.rng, n, phase["crop"], phase["resize"]).to(device)
+    k = n if s.meta.get("identity_samples") is None else max(0, min(n, int(s.meta["identity_samples"])))
+    start, stop, k_share = shard(n, k, workers, rank)
+    lambdas = s.meta["lambdas"]
     with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
-        terms = losses(s.model, content, style, s.meta["lambdas"], s.meta.get("identity_samples"))
+        terms = losses(s.model, content[start:stop], style[start:stop], lambdas, k_share)
+    # The whole batch's terms are the shares' weighed sum: content and style are means over the
+    # pairs, the identity terms means over the k identity pairs.
+    share = {"content": (stop - start) / n, "style": (stop - start) / n,
+             "identity1": k_share / k if k else 0.0, "identity2": k_share / k if k else 0.0}
+    weighed = {name: share[name] * terms[name] for name in share}
+    weighed["total"] = sum(lambdas[name] * weighed[name] for name in share)
+    row_tensor = torch.stack([weighed[name].detach().float() for name in TERMS]).cpu()
+    if workers > 1:
+        dist.all_reduce(row_tensor)
+    row = dict(zip(TERMS, row_tensor.tolist()))
     s.optimizer.zero_grad(set_to_none=True)
-    row = {k: float(v.detach()) for k, v in terms.items()}
     if math.isfinite(row["total"]):
-        terms["total"].backward()
+        weighed["total"].backward()
+        if workers > 1:
+            sum_gradients(s.optimizer)
         s.optimizer.step()
         s.update_average()
     else:
         s.meta["skipped_non_finite"] = s.meta.get("skipped_non_finite", 0) + 1
     s.meta["iteration"] = iteration
-    s.meta["samples"] += phase["batch"]
+    s.meta["samples"] += n
     return row
 
 
+def sum_gradients(optimizer: torch.optim.Optimizer) -> None:
+    """Every process's gradients summed, in one message (all parameters flattened)."""
+    params = [p for group in optimizer.param_groups for p in group["params"]]
+    flat = torch.cat([(p.grad if p.grad is not None else torch.zeros_like(p)).reshape(-1) for p in params])
+    dist.all_reduce(flat)
+    offset = 0
+    for p in params:
+        p.grad = flat[offset:offset + p.numel()].view_as(p).clone()
+        offset += p.numel()
+
+
 def train(args) -> State:
+    """The run: `args.workers` processes of `args.threads` threads each (this one is worker 0,
+    which logs, evaluates and saves; the others only compute their shares of each batch)."""
+    s = load_state(args.state, args.seed)
+    smallest = min(phase["batch"] for phase in s.meta["schedule"])
+    workers = args.workers
+    if workers is None:  # one a core, on the CPU: measured faster than threads (training/README.md)
+        workers = 1 if args.device != "cpu" or args.threads else max(1, min(os.cpu_count() or 1, smallest))
+    if workers < 1 or (workers > 1 and args.device != "cpu"):
+        raise TrainingError(f"--workers {workers}: expected 1, or more on the CPU")
+    if workers > smallest:
+        raise TrainingError(f"--workers {workers}: the schedule's batches have {smallest} pairs; expected at most that")
+    if workers > 1 and not (args.state / STATE_FILE).is_file():
+        save_state(args.state, s)  # a new run: every worker starts from this one
+    if workers == 1:
+        return run(args, 0, 1)
+    folder = tempfile.mkdtemp(prefix="sanet-train-")
+    rendezvous = os.path.join(folder, "rendezvous")  # a FileStore: no port, no network
+    context = torch.multiprocessing.get_context("spawn")
+    others = [context.Process(target=run, args=(args, rank, workers, rendezvous), daemon=True)
+              for rank in range(1, workers)]
+    try:
+        for process in others:
+            process.start()
+        return run(args, 0, workers, rendezvous)
+    finally:
+        for process in others:
+            process.join(timeout=60)
+            if process.is_alive():
+                process.terminate()
+        for name in os.listdir(folder):
+            os.unlink(os.path.join(folder, name))
+        os.rmdir(folder)
+
+
+def run(args, rank: int, workers: int, rendezvous: str | None = None) -> State:
     from training import evaluate  # noqa: F401  (imported now: a later edit of it cannot stop the run)
 
-    torch.set_num_threads(args.threads or os.cpu_count() or 1)
+    lead = rank == 0
+    torch.set_num_threads(args.threads or max(1, (os.cpu_count() or 1) // workers))
+    if workers > 1:
+        dist.init_process_group("gloo", init_method=f"file://{rendezvous}", rank=rank, world_size=workers,
+                                timeout=datetime.timedelta(minutes=30))
+    try:
+        return loop(args, rank, workers, lead)
+    finally:
+        if workers > 1:
+            dist.destroy_process_group()
+
+
+def loop(args, rank: int, workers: int, lead: bool) -> State:
     s = load_state(args.state, args.seed, args.device)
     images = Images(args.data)
     stop = {"now": False}
@@ -278,23 +384,30 @@ def train(args) -> State:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    if args.eval_minutes and not s.meta["curve"]:
+    if lead and args.eval_minutes and not s.meta["curve"]:
         record_evaluation(s, args)  # the curve's first point: the untrained model
     started = last_save = last_log = last_eval = time.time()
     session = {"started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "from_samples": s.meta["samples"],
-               "threads": torch.get_num_threads(), "bf16": args.bf16, "cpu": _cpu_name(),
+               "threads": torch.get_num_threads(), "workers": workers, "bf16": args.bf16, "cpu": _cpu_name(),
                "device": torch.cuda.get_device_name() if args.device == "cuda" else "cpu"}
     s.meta["sessions"].append(session)
     logged_samples, sums, count = s.meta["samples"], {}, 0
-    print(json.dumps({"resumed_at": s.meta["iteration"], "samples": s.meta["samples"], **session}), flush=True)
-    while not stop["now"]:
-        if args.iterations is not None and s.meta["iteration"] >= args.iterations:
-            break
-        if time.time() - started > args.minutes * 60:
+    if lead:
+        print(json.dumps({"resumed_at": s.meta["iteration"], "samples": s.meta["samples"], **session}), flush=True)
+    while True:
+        done = stop["now"] or (args.iterations is not None and s.meta["iteration"] >= args.iterations) or (
+            lead and time.time() - started > args.minutes * 60)
+        if workers > 1:  # every worker stops at the same iteration
+            flag = torch.tensor([float(done)])
+            dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+            done = bool(flag.item())
+        if done:
             break
         tick = time.time()
-        row = step(s, images, args.bf16)
+        row = step(s, images, args.bf16, workers, rank)
         s.meta["seconds"] += time.time() - tick
+        if not lead:
+            continue
         for k, v in row.items():
             sums[k] = sums.get(k, 0.0) + v
         count += 1
@@ -307,16 +420,20 @@ def train(args) -> State:
             print(json.dumps(s.meta["history"][-1]), flush=True)
             last_log, logged_samples, sums, count = now, s.meta["samples"], {}, 0
         if args.eval_minutes and now - last_eval > args.eval_minutes * 60:
+            threads = torch.get_num_threads()
+            torch.set_num_threads(os.cpu_count() or 1)  # the other workers wait meanwhile
             record_evaluation(s, args)
+            torch.set_num_threads(threads)
             last_eval = time.time()
         if now - last_save > args.checkpoint_minutes * 60:
             session.update(to_samples=s.meta["samples"], seconds=round(time.time() - started, 1))
             save_state(args.state, s)
             last_save = time.time()
-    session.update(to_samples=s.meta["samples"], seconds=round(time.time() - started, 1))
-    save_state(args.state, s)
-    print(f"saved {args.state / STATE_FILE}: iteration {s.meta['iteration']}, {s.meta['samples']} samples",
-          flush=True)
+    if lead:
+        session.update(to_samples=s.meta["samples"], seconds=round(time.time() - started, 1))
+        save_state(args.state, s)
+        print(f"saved {args.state / STATE_FILE}: iteration {s.meta['iteration']}, {s.meta['samples']} samples",
+              flush=True)
     return s
 
 
@@ -360,7 +477,10 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--checkpoint-minutes", type=float, default=5.0)
     p.add_argument("--eval-minutes", type=float, default=30.0, help="held-out losses this often (0: never)")
     p.add_argument("--log-seconds", type=float, default=60.0)
-    p.add_argument("--threads", type=int, default=None, help="default: all cores")
+    p.add_argument("--workers", type=int, default=None,
+                   help="processes that share each batch (torch.distributed, gloo); default: one a core on the "
+                        "CPU (at most the batch's pairs), 1 with --threads or on a GPU")
+    p.add_argument("--threads", type=int, default=None, help="per worker; default: the cores / the workers")
     p.add_argument("--bf16", action="store_true",
                    help="autocast to bfloat16 (a GPU, or a CPU with AMX / AVX-512 BF16: 17x slower on AVX2 alone)")
     p.add_argument("--device", default="cpu", help="cpu, or cuda on a GPU machine")
@@ -375,7 +495,7 @@ def main() -> None:
             print(f"wrote {make_encoder(args.state)}")
             return
         train(args)
-    except (FileNotFoundError, plugin_weights.WeightsError) as error:
+    except (FileNotFoundError, TrainingError, plugin_weights.WeightsError) as error:
         sys.exit(f"error: {error}")
 
 
