@@ -347,8 +347,17 @@ def test_a_fork_changes_the_recipe_and_is_adopted_as_the_run(tmp_path, monkeypat
     assert adopted.meta["changes"][-1] == {"samples": 2, "what": "content weight 400", "why": "forks"}
     for k, v in adopted.model.plugin_weights(dtype=np.float32).items():
         np.testing.assert_array_equal(v, weights_a[k], err_msg=k)
+    c, d = tmp_path / "c", tmp_path / "d"  # a fork of a fork, adopted after its parent
+    assert fork.main(["new", str(c), "--from", str(run), "--set", "lambdas.identity2=0.25"]) == 0
+    run_tiny(monkeypatch, c, data, 3)
+    assert fork.main(["new", str(d), "--from", str(c), "--set", "lambdas.identity2=0.05"]) == 0
+    run_tiny(monkeypatch, d, data, 4)
+    assert fork.main(["adopt", str(c), "--state", str(run), "--what", "identity2 0.25", "--why", "c"]) == 0
+    assert fork.main(["adopt", str(d), "--state", str(run), "--what", "identity2 0.05", "--why", "d"]) == 0
+    assert [(x["samples"], x["what"]) for x in train.load_state(run).meta["changes"]] == [
+        (2, "content weight 400"), (4, "identity2 0.25"), (6, "identity2 0.05")]
     assert fork.main(["new", str(b), "--from", str(run)]) == 0
-    run_tiny(monkeypatch, run, data, 3)  # the run moves on: b is a fork of an older state
+    run_tiny(monkeypatch, run, data, 5)  # the run moves on: b is a fork of an older state
     before = (run / train.STATE_FILE).read_bytes()
     assert fork.main(["adopt", str(b), "--state", str(run), "--what", "x", "--why", "y"]) == 2
     assert "not a fork of" in capsys.readouterr().err

@@ -99,7 +99,9 @@ def adopt(fork: Path, state: Path, what: str, why: str) -> dict:
     if fork_meta.get("sessions", [])[:len(meta["sessions"])] != meta["sessions"] or fork_meta["samples"] < meta["samples"]:
         raise ForkError(f"{fork}: not a fork of {state} as it is now (the run trained on after the fork was made, "
                         "or the fork comes from another state); nothing was changed")
-    fork_meta.setdefault("changes", []).append({"samples": meta["samples"], "what": what, "why": why})
+    # The run's record, which may have grown since the fork was made (a fork of a fork adopted
+    # after its parent), and this change.
+    fork_meta["changes"] = meta.get("changes", []) + [{"samples": meta["samples"], "what": what, "why": why}]
     write_arrays(state, fork_meta, arrays)
     return fork_meta
 
