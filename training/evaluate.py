@@ -275,9 +275,9 @@ loss = {lambdas["content"]:g} * content + {lambdas["style"]:g} * style + {lambda
     f"{round(1 / (1 - meta['ema_decay'])):,} iterations), which evaluated better than the last iteration's"
     if averaged else "the last iteration's"}.{changes_text(meta.get("changes", []))}
 
-| samples seen | iterations | CPU time of the steps | samples/s (last logs, median) | hardware | runs |
+| samples seen | iterations | time of the steps (wall clock, all cores) | samples/s (last logs, median) | hardware | runs |
 |---:|---:|---:|---:|---|---:|
-| {meta["samples"]:,} | {meta["iteration"]:,} | {hours:.2f} h | {rate:.2f} | {", ".join(cpus)}, float32, {meta["sessions"][-1].get("threads", "?")} threads | {len(meta["sessions"])} |
+| {meta["samples"]:,} | {meta["iteration"]:,} | {hours:.2f} h | {rate:.2f} | {", ".join(cpus)}, float32, {layout(meta["sessions"][-1])} | {len(meta["sessions"])} |
 
 Held-out losses during training (the real VGG16, {pairs}, {size} px, as below; the last row is
 the shipped model, stored as uint8):
@@ -294,6 +294,12 @@ rows marked "issue 8" were measured when that issue was filed, Magenta's by `--m
 
 ![photos x paintings](grid.jpg)
 """
+
+
+def layout(session: dict) -> str:
+    """A session's processes and threads, as the card's hardware column says them."""
+    workers, threads = session.get("workers", 1), session.get("threads", "?")
+    return f"{threads} threads" if workers == 1 else f"{workers} processes x {threads} thread{'s' * (threads != 1)}"
 
 
 def changes_text(changes: list[dict]) -> str:
