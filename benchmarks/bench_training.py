@@ -10,7 +10,8 @@ against channels-last. Printed, never asserted. Stop a background training run f
 `--trainer` measures the trainer itself instead (`training.train`: a copy of the committed state,
 its schedule's crops of random pictures, the identity terms as the state says), samples per
 second over `--steps` iterations after one, for each `--layouts` WORKERSxTHREADS (default 1x2
-2x1: one process on both cores against two processes of one thread that share each batch).
+2x1: one process on both cores against two processes of one thread that share each batch),
+in float32 or, with `--bf16`, under bfloat16 autocast.
 """
 
 from __future__ import annotations
@@ -71,7 +72,7 @@ def measure(net: SANetTorch, size: int, batch: int, mode: str, steps: int) -> fl
     return batch * len(times) / sum(times)
 
 
-def measure_trainer(layout: str, steps: int) -> float:
+def measure_trainer(layout: str, steps: int, bf16: bool = False) -> float:
     """Samples per second of `training.train` with WORKERSxTHREADS, on a copy of the state."""
     workers, threads = (int(x) for x in layout.split("x"))
     with tempfile.TemporaryDirectory() as folder:
@@ -82,10 +83,11 @@ def measure_trainer(layout: str, steps: int) -> float:
             (data / kind).mkdir(parents=True)
             for i in range(8):
                 Image.fromarray(rng.integers(0, 256, (300, 400, 3), np.uint8)).save(data / kind / f"{i}.png")
-        start = train.load_state(state).meta["iteration"]
+        start = train.read_meta(state)["iteration"]
         args = train.parser().parse_args(["--state", str(state), "--data", str(data), "--iterations",
                                           str(start + 1 + steps), "--eval-minutes", "0", "--log-seconds", "0",
-                                          "--workers", str(workers), "--threads", str(threads)])
+                                          "--workers", str(workers), "--threads", str(threads)]
+                                         + ["--bf16" if bf16 else "--no-bf16"])
         with contextlib.redirect_stdout(io.StringIO()):  # a line an iteration
             s = train.train(args)
         # each iteration's line: its samples over the seconds since the last line; the first
@@ -103,15 +105,16 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=3)
     p.add_argument("--trainer", action="store_true", help="the trainer, whole iterations, per --layouts")
     p.add_argument("--layouts", nargs="+", default=["1x2", "2x1"], help="WORKERSxTHREADS")
+    p.add_argument("--bf16", action="store_true", help="with --trainer: the trainer under bfloat16 autocast")
     args = p.parse_args()
     if args.trainer:
-        meta = train.load_state(STATE).meta
+        meta = train.read_meta(STATE)
         print(f"torch {torch.__version__}, the trainer on a copy of {STATE} ({meta['samples']:,} samples, phase "
               f"{train.phase_of(meta)}, identity terms on {meta.get('identity_samples')} pairs), "
-              f"{args.steps} iterations after one")
+              f"{args.steps} iterations after one, {'bfloat16' if args.bf16 else 'float32'}")
         print("| workers x threads | samples/s |\n|---|---|")
         for layout in args.layouts:
-            print(f"| {layout} | {measure_trainer(layout, args.steps):.2f} |", flush=True)
+            print(f"| {layout} | {measure_trainer(layout, args.steps, args.bf16):.2f} |", flush=True)
         return
     torch.set_num_threads(CORES)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, CPU capability "

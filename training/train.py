@@ -16,9 +16,11 @@ STATE (default training/state/) holds
 
 A run resumes where the state stopped: 2 + 2 iterations give the weights of 4 (tests). Crops are
 drawn from one `random.Random` whose state is saved, so nothing depends on DataLoader workers.
-On the CPU the run is one process a core (`--workers`): each draws the same batch from the same
-RNG and computes the loss of its share, and the gradients are summed (`torch.distributed`,
-gloo), which trains as one process on the whole batch and is faster than threads. `python -m training.ship` evaluates the state and writes the shipped weights.
+On a CPU with AMX the run is one process on all cores under bfloat16 autocast; without AMX it is
+float32 in one process a core (`--workers`): each draws the same batch from the same RNG and
+computes the loss of its share, and the gradients are summed (`torch.distributed`, gloo), which
+trains as one process on the whole batch and is faster there than threads (training/README.md).
+`python -m training.ship` evaluates the state and writes the shipped weights.
 """
 
 from __future__ import annotations
@@ -177,6 +179,15 @@ def new_meta(seed: int) -> dict:
             "lambdas": {"content": LAMBDA_C, "style": LAMBDA_S, "identity1": LAMBDA_ID1, "identity2": LAMBDA_ID2}}
 
 
+def read_meta(state: Path, seed: int = 0) -> dict:
+    """The run's meta alone (no weights read), or a new run's."""
+    path = state / STATE_FILE
+    if not path.is_file():
+        return new_meta(seed)
+    with np.load(path, allow_pickle=False) as data:
+        return json.loads(str(data["meta"]))
+
+
 def load_state(state: Path, seed: int = 0, device: str = "cpu") -> State:
     """The run so far, or a new one (seeded) when STATE has no state.npz yet."""
     model = build_model(state, seed).to(device)
@@ -327,17 +338,19 @@ def sum_gradients(optimizer: torch.optim.Optimizer) -> None:
 def train(args) -> State:
     """The run: `args.workers` processes of `args.threads` threads each (this one is worker 0,
     which logs, evaluates and saves; the others only compute their shares of each batch)."""
-    s = load_state(args.state, args.seed)
-    smallest = min(phase["batch"] for phase in s.meta["schedule"])
+    smallest = min(phase["batch"] for phase in read_meta(args.state, args.seed)["schedule"])
+    if args.bf16 is None:
+        args.bf16 = args.device != "cpu" or cpu_has_amx()
     workers = args.workers
-    if workers is None:  # one a core, on the CPU: measured faster than threads (training/README.md)
-        workers = 1 if args.device != "cpu" or args.threads else max(1, min(os.cpu_count() or 1, smallest))
+    if workers is None:  # one a core on a CPU without AMX, else one of all cores: measured (training/README.md)
+        workers = 1 if args.device != "cpu" or args.threads or cpu_has_amx() else max(
+            1, min(os.cpu_count() or 1, smallest))
     if workers < 1 or (workers > 1 and args.device != "cpu"):
         raise TrainingError(f"--workers {workers}: expected 1, or more on the CPU")
     if workers > smallest:
         raise TrainingError(f"--workers {workers}: the schedule's batches have {smallest} pairs; expected at most that")
     if workers > 1 and not (args.state / STATE_FILE).is_file():
-        save_state(args.state, s)  # a new run: every worker starts from this one
+        save_state(args.state, load_state(args.state, args.seed))  # a new run: every worker starts from it
     if workers == 1:
         return run(args, 0, 1)
     folder = tempfile.mkdtemp(prefix="sanet-train-")
@@ -457,6 +470,16 @@ def record_evaluation(s: State, args) -> None:
     print(json.dumps({"curve": s.meta["curve"][-1], "seconds": round(time.time() - tick, 1)}), flush=True)
 
 
+def cpu_has_amx() -> bool:
+    """Whether this CPU multiplies bfloat16 on AMX tiles (Linux's `amx_bf16` flag), where bfloat16
+    autocast trains 1.9x faster; elsewhere it is emulated and 17x slower (training/README.md)."""
+    try:
+        return any(line.startswith("flags") and "amx_bf16" in line.split()
+                   for line in Path("/proc/cpuinfo").read_text().splitlines())
+    except OSError:
+        return False
+
+
 def _cpu_name() -> str:
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -478,11 +501,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--eval-minutes", type=float, default=30.0, help="held-out losses this often (0: never)")
     p.add_argument("--log-seconds", type=float, default=60.0)
     p.add_argument("--workers", type=int, default=None,
-                   help="processes that share each batch (torch.distributed, gloo); default: one a core on the "
-                        "CPU (at most the batch's pairs), 1 with --threads or on a GPU")
+                   help="processes that share each batch (torch.distributed, gloo); default: one a core on a "
+                        "CPU without AMX (at most the batch's pairs), else 1 (and 1 with --threads)")
     p.add_argument("--threads", type=int, default=None, help="per worker; default: the cores / the workers")
-    p.add_argument("--bf16", action="store_true",
-                   help="autocast to bfloat16 (a GPU, or a CPU with AMX / AVX-512 BF16: 17x slower on AVX2 alone)")
+    p.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=None,
+                   help="autocast to bfloat16; default: on a GPU or a CPU with AMX (1.9x the samples/s there), "
+                        "off elsewhere (17x slower on AVX2 alone)")
     p.add_argument("--device", default="cpu", help="cpu, or cuda on a GPU machine")
     p.add_argument("--seed", type=int, default=0, help="of a new run only")
     return p
