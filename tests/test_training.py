@@ -380,6 +380,27 @@ def test_a_fork_changes_the_recipe_and_is_adopted_as_the_run(tmp_path, monkeypat
     assert (run / train.STATE_FILE).read_bytes() == before
 
 
+def test_fork_eval_breaks_the_style_loss_down_by_layer(tmp_path, monkeypatch, capsys):
+    """`fork eval --layers`: the last iterate's (mean, standard deviation) terms of relu1_1 ..
+    relu5_1, which sum to its style loss."""
+    data, state = tiny_data(tmp_path), tiny_state(tmp_path)
+    run_tiny(monkeypatch, state, data, 1)
+    monkeypatch.setattr(evaluate, "skimage_photos", lambda: {"cat": Image.open(PRESETS / "content-cat.jpg")})
+    monkeypatch.setattr(evaluate, "_HELD_OUT", {})
+    s = train.load_state(state)
+    losses_by_layer = evaluate.served_losses(s.model, None, size=64, layers=True)
+    terms = np.array(losses_by_layer["style_layers"])
+    assert terms.shape == (5, 2) and (terms > 0).all()
+    assert terms.sum() == pytest.approx(losses_by_layer["style"], rel=1e-6)
+    assert set(evaluate.served_losses(s.model, None, size=64)) == {"content", "style"}
+    monkeypatch.setattr(evaluate, "_HELD_OUT", {})
+    assert fork.main(["eval", str(state), "--layers", "--vgg16", str(tmp_path / "none.npz")]) == 0
+    out = capsys.readouterr().out
+    assert "| relu1_1 | relu2_1 | relu3_1 | relu4_1 | relu5_1 |" in out
+    row = next(line for line in out.splitlines() if line.startswith(f"| {state.name} |") and " / " in line)
+    assert len(row.split(" | ")) == 6
+
+
 def test_a_missing_encoder_is_an_error(tmp_path):
     run = subprocess.run([sys.executable, "-m", "training.train", "--state", str(tmp_path / "empty"),
                           "--data", str(tiny_data(tmp_path)), "--iterations", "1"],

@@ -29,7 +29,7 @@ from mkdocs_sanet import weights as plugin_weights
 from training.data import load_resized
 from mkdocs_sanet import architecture as arch
 from mkdocs_sanet import compression
-from training.net import SANetTorch, content_loss, style_loss
+from training.net import SANetTorch, content_loss, style_loss, style_terms
 from training.train import SERVED, STATE, served_channels, served_weights
 
 PAINTINGS = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "paintings"
@@ -108,10 +108,11 @@ _HELD_OUT: dict = {}
 
 
 @torch.no_grad()
-def served_losses(model: SANetTorch, vgg16: Path | None, size: int = 384) -> dict[str, float]:
+def served_losses(model: SANetTorch, vgg16: Path | None, size: int = 384, layers: bool = False) -> dict:
     """Mean held-out content and style loss of a served-architecture model (the training curve):
     scikit-image's photos x the shared paintings; the pictures and their VGG16 features are
-    computed once per process."""
+    computed once per process. `layers`: also "style_layers", the style loss's (mean, standard
+    deviation) terms of relu1_1 .. relu5_1, which sum to "style"."""
     if vgg16 not in _HELD_OUT:
         network = loss_network(vgg16)
         pairs = []
@@ -124,11 +125,16 @@ def served_losses(model: SANetTorch, vgg16: Path | None, size: int = 384) -> dic
     was_training = model.training
     model.eval()
     total = {"content": 0.0, "style": 0.0}
+    by_layer = np.zeros((len(arch.STYLE_TAPS), 2))
     for content, style, c_feats, s_feats in pairs:
         g_feats = network.encode(model.stylize(content, shrink(style)))
         total["content"] += float(content_loss(g_feats, c_feats)) / len(pairs)
-        total["style"] += float(style_loss(g_feats, s_feats)) / len(pairs)
+        terms = np.array([[float(m), float(s)] for m, s in style_terms(g_feats, s_feats)]) / len(pairs)
+        total["style"] += float(terms.sum())
+        by_layer += terms
     model.train(was_training)
+    if layers:
+        total["style_layers"] = by_layer.tolist()
     return total
 
 

@@ -82,11 +82,11 @@ def new(fork: Path, source: Path, assignments: list[str]) -> list[str]:
     return done
 
 
-def evaluate_fork(fork: Path, vgg16: Path | None) -> dict:
+def evaluate_fork(fork: Path, vgg16: Path | None, layers: bool = False) -> dict:
     from training import evaluate, train
 
     s = train.load_state(fork)
-    row = {"samples": s.meta["samples"], "last": evaluate.served_losses(s.model, vgg16)}
+    row = {"samples": s.meta["samples"], "last": evaluate.served_losses(s.model, vgg16, layers=layers)}
     if s.has_average():
         row["average"] = evaluate.served_losses(s.averaged_model(), vgg16)
     return row
@@ -116,6 +116,7 @@ def main(argv=None) -> int:
     e = sub.add_parser("eval", help="held-out content / style of forks, the last iteration and the average")
     e.add_argument("forks", type=Path, nargs="+")
     e.add_argument("--vgg16", type=Path, default=DATA / "vgg16_encoder.npz")
+    e.add_argument("--layers", action="store_true", help="then the last iterate's style loss layer by layer")
     a = sub.add_parser("adopt", help="a fork becomes the run, the change in meta.changes")
     a.add_argument("fork", type=Path)
     a.add_argument("--state", type=Path, default=STATE)
@@ -128,12 +129,19 @@ def main(argv=None) -> int:
             print(f"{args.fork}: a fork of {args.source}" + "".join(f"; {d}" for d in done))
         elif args.command == "eval":
             print("| fork | samples | content | style | average: content | style |\n|---|---:|---:|---:|---:|---:|")
+            rows = {}
             for fork in args.forks:
-                r = evaluate_fork(fork, args.vgg16 if args.vgg16.is_file() else None)
+                r = rows[fork] = evaluate_fork(fork, args.vgg16 if args.vgg16.is_file() else None, args.layers)
                 avg = r.get("average")
                 tail = f"{avg['content']:.3f} | {avg['style']:.1f}" if avg else "- | -"
                 print(f"| {fork.name} | {r['samples']:,} | {r['last']['content']:.3f} | {r['last']['style']:.1f} | {tail} |",
                       flush=True)
+            if args.layers:
+                print("\nthe last iterate's style loss, mean / standard deviation terms:\n\n"
+                      "| fork | relu1_1 | relu2_1 | relu3_1 | relu4_1 | relu5_1 |\n|---|---:|---:|---:|---:|---:|")
+                for fork, r in rows.items():
+                    cells = " | ".join(f"{m:.1f} / {sd:.1f}" for m, sd in r["last"]["style_layers"])
+                    print(f"| {fork.name} | {cells} |")
         else:
             meta = adopt(args.fork, args.state, args.what, args.why)
             print(f"{args.state / STATE_FILE}: now {args.fork}'s run, {meta['samples']:,} samples; "

@@ -132,13 +132,21 @@ def content_loss(generated, content):
                for g, c in zip(generated[3:], content[3:]))
 
 
-def style_loss(generated, style):
-    """On the means and standard deviations of relu1_1 .. relu5_1."""
-    total = 0.0
+def style_terms(generated, style) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """The style loss's terms, layer by layer (relu1_1 .. relu5_1): (means, standard deviations)."""
+    terms = []
     for g, s in zip(generated, style):
         g_mean, g_std = calc_mean_std(g)
         s_mean, s_std = calc_mean_std(s)
-        total = total + F.mse_loss(g_mean, s_mean) + F.mse_loss(g_std, s_std)
+        terms.append((F.mse_loss(g_mean, s_mean), F.mse_loss(g_std, s_std)))
+    return terms
+
+
+def style_loss(generated, style):
+    """On the means and standard deviations of relu1_1 .. relu5_1."""
+    total = 0.0
+    for mean_term, std_term in style_terms(generated, style):
+        total = total + mean_term + std_term
     return total
 
 
