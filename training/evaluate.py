@@ -249,7 +249,6 @@ def model_card(meta: dict, results: dict, sources: Path, size: int, pairs: str, 
                        for p in meta["schedule"])
     rates = [h["samples_per_second"] for h in meta["history"][-20:]]
     rate = sorted(rates)[len(rates) // 2] if rates else 0.0
-    cpus = sorted({session.get("cpu", "?") for session in meta["sessions"]})
     hours = meta["seconds"] / 3600
     return f"""# sanet-vgg16: the default model
 
@@ -283,7 +282,7 @@ loss = {lambdas["content"]:g} * content + {lambdas["style"]:g} * style + {lambda
 
 | samples seen | iterations | time of the steps (wall clock, all cores) | samples/s (last logs, median) | hardware | runs |
 |---:|---:|---:|---:|---|---:|
-| {meta["samples"]:,} | {meta["iteration"]:,} | {hours:.2f} h | {rate:.2f} | {", ".join(cpus)}, float32, {layout(meta["sessions"][-1])} | {len(meta["sessions"])} |
+| {meta["samples"]:,} | {meta["iteration"]:,} | {hours:.2f} h | {rate:.2f} | {hardware(meta["sessions"])} | {len(meta["sessions"])} |
 
 Held-out losses during training (the real VGG16, {pairs}, {size} px, as below; the last row is
 the shipped model, stored as uint8):
@@ -300,6 +299,16 @@ rows marked "issue 8" were measured when that issue was filed, Magenta's by `--m
 
 ![photos x paintings](grid.jpg)
 """
+
+
+def hardware(sessions: list[dict]) -> str:
+    """Each machine the run trained on, with the precision and layout of its latest session."""
+    latest = {}
+    for session in sessions:
+        latest.pop(session.get("cpu", "unknown"), None)
+        latest[session.get("cpu", "unknown")] = session
+    return "; ".join(f"{cpu}: {'bfloat16' if session.get('bf16') else 'float32'}, {layout(session)}"
+                     for cpu, session in latest.items())
 
 
 def layout(session: dict) -> str:
