@@ -339,12 +339,12 @@ def train(args) -> State:
     """The run: `args.workers` processes of `args.threads` threads each (this one is worker 0,
     which logs, evaluates and saves; the others only compute their shares of each batch)."""
     smallest = min(phase["batch"] for phase in read_meta(args.state, args.seed)["schedule"])
+    amx = args.device == "cpu" and cpu_has_amx()
     if args.bf16 is None:
-        args.bf16 = args.device != "cpu" or cpu_has_amx()
+        args.bf16 = args.device != "cpu" or amx
     workers = args.workers
     if workers is None:  # one a core on a CPU without AMX, else one of all cores: measured (training/README.md)
-        workers = 1 if args.device != "cpu" or args.threads or cpu_has_amx() else max(
-            1, min(os.cpu_count() or 1, smallest))
+        workers = 1 if args.device != "cpu" or args.threads or amx else max(1, min(os.cpu_count() or 1, smallest))
     if workers < 1 or (workers > 1 and args.device != "cpu"):
         raise TrainingError(f"--workers {workers}: expected 1, or more on the CPU")
     if workers > smallest:
@@ -470,24 +470,25 @@ def record_evaluation(s: State, args) -> None:
     print(json.dumps({"curve": s.meta["curve"][-1], "seconds": round(time.time() - tick, 1)}), flush=True)
 
 
-def cpu_has_amx() -> bool:
-    """Whether this CPU multiplies bfloat16 on AMX tiles (Linux's `amx_bf16` flag), where bfloat16
-    autocast trains 1.9x faster; elsewhere it is emulated and 17x slower (training/README.md)."""
-    try:
-        return any(line.startswith("flags") and "amx_bf16" in line.split()
-                   for line in Path("/proc/cpuinfo").read_text().splitlines())
-    except OSError:
-        return False
-
-
-def _cpu_name() -> str:
+def _cpuinfo(field: str) -> str:
+    """The first value of a field of /proc/cpuinfo ("" where there is none)."""
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
+            if line.split(":", 1)[0].strip() == field:
                 return line.split(":", 1)[1].strip()
     except OSError:
         pass
-    return "unknown"
+    return ""
+
+
+def cpu_has_amx() -> bool:
+    """Whether this CPU multiplies bfloat16 on AMX tiles (Linux's `amx_bf16` flag), where bfloat16
+    autocast trains 1.9x faster; elsewhere it is emulated and 17x slower (training/README.md)."""
+    return "amx_bf16" in _cpuinfo("flags").split()
+
+
+def _cpu_name() -> str:
+    return _cpuinfo("model name") or "unknown"
 
 
 def parser() -> argparse.ArgumentParser:
