@@ -220,12 +220,13 @@ def test_two_workers_train_as_one(tmp_path, monkeypatch, identity_samples):
     assert sum(int((d > 1e-5).sum()) for d in differ) <= 0.01 * sum(d.size for d in differ)
 
 
-@pytest.mark.parametrize("amx, bf16, workers", [(True, True, 1), (False, False, 2)])
-def test_the_cpu_decides_precision_and_workers(tmp_path, monkeypatch, amx, bf16, workers):
-    """Unless told: bfloat16 in one process of all cores on a CPU with AMX, float32 in one process
-    a core elsewhere (the faster of each, measured in training/README.md)."""
+@pytest.mark.parametrize("units, bf16, workers", [(True, True, 1), (False, False, 2)])
+def test_the_cpu_decides_precision_and_workers(tmp_path, monkeypatch, units, bf16, workers):
+    """Unless told: bfloat16 in one process of all cores on a CPU with bfloat16 units (AMX or
+    AVX-512 BF16), float32 in one process a core elsewhere (the faster of each, measured in
+    training/README.md)."""
     monkeypatch.setattr(train, "SCHEDULE", TINY)
-    monkeypatch.setattr(train, "cpu_has_amx", lambda: amx)
+    monkeypatch.setattr(train, "cpu_has_bf16", lambda: units)
     monkeypatch.setattr(train.os, "cpu_count", lambda: 2)
     state = tiny_state(tmp_path)
     args = train.parser().parse_args(["--state", str(state), "--data", str(tiny_data(tmp_path)),
