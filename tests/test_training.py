@@ -541,3 +541,15 @@ def test_info_refuses_other_widths_of_a_trained_compressed_model(tmp_path):
     ok = subprocess.run([sys.executable, "-m", "mkdocs_sanet.cli", "info", "--model", str(folder)],
                         capture_output=True, text=True)
     assert ok.returncode == 0, ok.stderr
+
+
+def test_the_card_names_each_machine_and_precision():
+    """The hardware column: each CPU and precision, in the order last used, with its latest layout."""
+    from training import evaluate
+
+    sessions = [{"cpu": "AMD EPYC", "bf16": False, "workers": 2, "threads": 1},
+                {"cpu": "Intel Xeon", "bf16": True, "workers": 1, "threads": 2},
+                {"cpu": "AMD EPYC", "bf16": False, "workers": 1, "threads": 2},
+                {"cpu": "AMD EPYC", "bf16": True, "workers": 1, "threads": 2}]
+    assert evaluate.hardware(sessions) == ("Intel Xeon: bfloat16, 2 threads; AMD EPYC: float32, 2 threads; "
+                                           "AMD EPYC: bfloat16, 2 threads")

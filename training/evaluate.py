@@ -302,13 +302,14 @@ rows marked "issue 8" were measured when that issue was filed, Magenta's by `--m
 
 
 def hardware(sessions: list[dict]) -> str:
-    """Each machine the run trained on, with the precision and layout of its latest session."""
+    """Each machine and precision the run trained on, with the layout of its latest session (one
+    CPU name may be two machines: an AMD EPYC Zen 3 trains float32, a Zen 4 bfloat16)."""
     latest = {}
     for session in sessions:
-        latest.pop(session.get("cpu", "unknown"), None)
-        latest[session.get("cpu", "unknown")] = session
-    return "; ".join(f"{cpu}: {'bfloat16' if session.get('bf16') else 'float32'}, {layout(session)}"
-                     for cpu, session in latest.items())
+        kind = (session.get("cpu", "unknown"), "bfloat16" if session.get("bf16") else "float32")
+        latest.pop(kind, None)
+        latest[kind] = session
+    return "; ".join(f"{cpu}: {precision}, {layout(session)}" for (cpu, precision), session in latest.items())
 
 
 def layout(session: dict) -> str:
