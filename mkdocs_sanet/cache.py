@@ -315,6 +315,9 @@ def _content(entry: Path, manifest: dict, present: list[str], graphs: tuple[str,
     style = manifest.get("style_max_size")
     if not (style is None or _count(style) and style >= architecture.MIN_SIZE):
         return f"{MANIFEST}: style_max_size is {style!r}"
+    color = manifest.get("color_match")
+    if not (isinstance(color, (int, float)) and not isinstance(color, bool) and 0 <= color <= 1):
+        return f"{MANIFEST}: color_match is {color!r}, expected a number from 0 to 1"
     if not isinstance(manifest.get("trained"), bool) or not _count(manifest.get("parameters")):
         return f"{MANIFEST}: 'trained' and 'parameters' are not as the export writes them"
     for field in ("name", "encoder", "quantization", "tensorflow", "tensorflowjs"):

@@ -110,6 +110,8 @@ def export(source: weights_mod.ModelSource, out_dir: Path, quantization: str = "
         "min_size": architecture.MIN_SIZE,
         # Read by sanet.js and pipeline.py: the style image is shrunk to this (longest side).
         "style_max_size": setting.style_max_size,
+        # Read by sanet.js and pipeline.py: the share of the painting's colours (matchColors).
+        "color_match": source.color_match,
         "compression": {key: info[key] for key in ("setting", "channels", "uint8", "parameters", "gflops")},
     }
     with tempfile.TemporaryDirectory() as saved:

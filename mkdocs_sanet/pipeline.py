@@ -165,6 +165,29 @@ def keep_photo_colors(result: np.ndarray, photo: np.ndarray) -> np.ndarray:
     return np.clip(photo + (result @ luma - photo @ luma)[..., None], 0.0, 1.0).astype(np.float32)
 
 
+# The painting's colours (a model's color_match): the floor under a colour channel's variance, so
+# that a flat picture is not stretched into noise (the same in static/sanet.js).
+COLOR_VARIANCE_FLOOR = 1e-4
+
+
+def color_stats(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The mean and standard deviation of each RGB channel of an (H, W, 3) image (population)."""
+    pixels = image.reshape(-1, 3).astype(np.float32)
+    return pixels.mean(axis=0), pixels.std(axis=0)
+
+
+def match_colors(result: np.ndarray, target: tuple[np.ndarray, np.ndarray], share: float) -> np.ndarray:
+    """The result's colours moved `share` of the way to the target's (mean, std) per RGB channel:
+    (1 - share) * result + share * ((result - mean) / std * target_std + target_mean), clipped.
+    The target's arrays are (3,), or (H, W, 3) for a target that varies over the picture (a mask)."""
+    if share <= 0:
+        return result
+    mean, std = color_stats(result)
+    std = np.sqrt(np.maximum(std**2, COLOR_VARIANCE_FLOOR))
+    matched = (result - mean) / std * target[1] + target[0]
+    return np.clip((1.0 - share) * result + share * matched, 0.0, 1.0).astype(np.float32)
+
+
 def load_mask(path: Path | str, size: tuple[int, int], max_size: int) -> np.ndarray:
     """A mask file (white: the second style; transparent counts as black) as float32 (H, W) in
     [0, 1]: upright, checked to have the content's upright (width, height), scaled as the content."""
@@ -207,6 +230,7 @@ class Stylizer:
         setting = compression_mod.parse(compression)
         weights = compression_mod.compressed_weights(source, setting, lambda line: None, compressed_cache)
         self.style_max_size = setting.style_max_size
+        self.color_match = source.color_match
         self.model = SANet(weights, source.encoder)
 
     def __call__(self, content: np.ndarray, style: np.ndarray, strength: float = 1.0,
@@ -217,8 +241,10 @@ class Stylizer:
         Each of `passes` passes stylizes the previous result. With style2, the transformed
         features are blended, (1 - w) * T(c, style) + w * T(c, style2), where w is `mix`, or the
         mask (H, W) in [0, 1] (white: style2) padded as the content and averaged down to the
-        transform's (relu4_1) resolution. Then the strength trade-off with T(c, c); keep_colors
-        puts the photo's chroma back at the end."""
+        transform's (relu4_1) resolution. Then the strength trade-off with T(c, c); the decoded
+        picture's colours move the model's color_match (times strength) of the way to the
+        painting's (the paintings' blended by mix, or pixel by pixel by the mask). At the end
+        keep_colors puts the photo's chroma back."""
         import tensorflow as tf
 
         height, width = content.shape[:2]
@@ -240,7 +266,13 @@ class Stylizer:
 
         # A compressed model encodes the paintings smaller (the manifest's style_max_size, as sanet.js).
         shrink = (lambda image: shrink_style(image, self.style_max_size)) if self.style_max_size else (lambda image: image)
-        styles = [encode(shrink(style))] + ([encode(shrink(style2))] if style2 is not None else [])
+        shrunk = [shrink(style)] + ([shrink(style2)] if style2 is not None else [])
+        styles = [encode(image) for image in shrunk]
+        colors = [color_stats(image) for image in shrunk]
+        if len(colors) == 2:  # each pixel: the paintings' colours blended as their features are
+            w = mask[..., None] if mask is not None else mix
+            colors = [tuple((1.0 - w) * a + w * b for a, b in zip(*colors))]
+        colors = colors[0]
         result = content
         for _ in range(passes):
             c = encode(result)
@@ -257,4 +289,6 @@ class Stylizer:
                 identity = self.model.transform(c["relu4_1"], c["relu5_1"], c["relu4_1"], c["relu5_1"])["features"]
                 features = features * strength + identity * (1.0 - strength)
             result = self.model.decode(features)["image"].numpy()[0, :height, :width]
+            if self.color_match > 0:
+                result = match_colors(result, colors, self.color_match * strength)
         return keep_photo_colors(result, content) if keep_colors else result

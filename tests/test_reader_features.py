@@ -89,6 +89,42 @@ def test_keep_colors_takes_luminance_from_the_result(stylizer, pictures):
     assert np.abs((kept - (kept @ luma)[..., None]) - (c - (c @ luma)[..., None]))[inside].max() < 1e-5
 
 
+def test_match_colors_moves_the_statistics_by_the_share():
+    rng = np.random.default_rng(4)
+    picture = rng.uniform(0.3, 0.7, (40, 30, 3)).astype(np.float32)
+    target = (np.array([0.5, 0.4, 0.6], np.float32), np.array([0.05, 0.1, 0.08], np.float32))
+    assert pipeline.match_colors(picture, target, 0.0) is picture
+    mean, std = pipeline.color_stats(pipeline.match_colors(picture, target, 1.0))
+    np.testing.assert_allclose(mean, target[0], atol=1e-5)
+    np.testing.assert_allclose(std, target[1], atol=1e-5)
+    half = pipeline.match_colors(picture, target, 0.5)
+    np.testing.assert_allclose(half, (picture + pipeline.match_colors(picture, target, 1.0)) / 2, atol=1e-6)
+    # A flat picture stays flat (the variance floor), moved to the target's mean.
+    flat = np.full((8, 8, 3), 0.2, np.float32)
+    np.testing.assert_allclose(pipeline.match_colors(flat, target, 1.0), np.broadcast_to(target[0], flat.shape),
+                               atol=1e-5)
+
+
+def test_the_default_model_gives_the_picture_the_paintings_colours(stylizer, pictures, monkeypatch):
+    """Its color_match share of the way, times the strength; with two paintings their blend."""
+    c, s, s2 = pictures["content"], pictures["style"], pictures["style2"]
+    share = stylizer.color_match
+    assert share > 0, "the default model ships a color_match"
+    with monkeypatch.context() as m:
+        m.setattr(stylizer, "color_match", 0.0)
+        alone, alone_half, alone_two = stylizer(c, s), stylizer(c, s, 0.5), stylizer(c, s, style2=s2, mix=0.3)
+    np.testing.assert_allclose(stylizer(c, s), pipeline.match_colors(alone, pipeline.color_stats(s), share),
+                               atol=1e-6)
+    np.testing.assert_allclose(stylizer(c, s, 0.5),
+                               pipeline.match_colors(alone_half, pipeline.color_stats(s), share * 0.5), atol=1e-6)
+    blend = tuple(0.7 * a + 0.3 * b for a, b in zip(pipeline.color_stats(s), pipeline.color_stats(s2)))
+    np.testing.assert_allclose(stylizer(c, s, style2=s2, mix=0.3), pipeline.match_colors(alone_two, blend, share),
+                               atol=1e-6)
+    # Nearer the painting's colours than the network alone.
+    gap = lambda x: sum(np.abs(a - b).sum() for a, b in zip(pipeline.color_stats(x), pipeline.color_stats(s)))  # noqa: E731
+    assert gap(stylizer(c, s)) < 0.5 * gap(alone)
+
+
 def test_bad_pipeline_arguments(stylizer, pictures):
     c, s = pictures["content"], pictures["style"]
     with pytest.raises(pipeline.ImageSizeError, match="mask is 64x64: expected a second style and the content's"):

@@ -443,9 +443,10 @@ def test_evaluation_and_shipping(tmp_path, monkeypatch):
                       "--sources", str(tmp_path / "none.json")]) == 0
     source = weights.resolve(str(target))
     assert source.trained and source.widths() == train.served_channels()
+    assert source.color_match == evaluate.COLOR_MATCH
     weights.load(source)
     evaluation = json.loads((target / "evaluation.json").read_text())
-    assert set(evaluation) >= {"trained", "untrained", "content unchanged", "samples"}
+    assert set(evaluation) >= {"trained", "trained" + evaluate.ALONE, "untrained", "content unchanged", "samples"}
     assert evaluation["content unchanged"]["content"] == pytest.approx(0.0, abs=1e-6)
     card = (target / "README.md").read_text()
     assert "| 2 | 1 |" in card and "grid.jpg" in card

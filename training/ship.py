@@ -73,9 +73,12 @@ def main(argv=None) -> int:
         if not styles:
             raise FileNotFoundError(f"{evaluate.PAINTINGS}: no paintings")
         methods = evaluate.methods_for(served[LAST])
-        methods = {(LAST if name == "trained" else name): method for name, method in methods.items()}
+        methods = {name.replace("trained", LAST, 1) if name.startswith("trained") else name: method
+                   for name, method in methods.items()}
         if AVERAGED in served:
-            methods = {AVERAGED: evaluate.served_stylize(evaluate.served_model(served[AVERAGED])), **methods}
+            averaged = evaluate.served_model(served[AVERAGED])
+            methods = {AVERAGED: evaluate.served_stylize(averaged, evaluate.COLOR_MATCH),
+                       AVERAGED + evaluate.ALONE: evaluate.served_stylize(averaged), **methods}
         outputs: dict = {}
         results = evaluate.evaluate(contents, styles, methods, args.vgg16, args.size, outputs)
     except (FileNotFoundError, ImportError, plugin_weights.WeightsError) as error:
@@ -85,7 +88,8 @@ def main(argv=None) -> int:
     # The candidate to ship: the average where it is better by the same rule as against the old model.
     pick = AVERAGED if AVERAGED in results and better(results[AVERAGED], results[LAST]) else LAST
     arrays = candidates[pick]
-    results = {"trained": results[pick], **{name: row for name, row in results.items() if name != pick}}
+    results = {"trained": results[pick], "trained" + evaluate.ALONE: results[pick + evaluate.ALONE],
+               **{name: row for name, row in results.items() if name not in (pick, pick + evaluate.ALONE)}}
     print(evaluate.table(results))
     print(f"candidate: {pick}")
     old_file = args.target / "evaluation.json"
@@ -97,14 +101,15 @@ def main(argv=None) -> int:
     target = args.target
     target.mkdir(parents=True, exist_ok=True)
     write_atomically(target / plugin_weights.WEIGHTS_FILE,
-                     lambda tmp: plugin_weights.save(tmp, arrays, "vgg16", served_channels()))
+                     lambda tmp: plugin_weights.save(tmp, arrays, "vgg16", served_channels(), evaluate.COLOR_MATCH))
     record = {k: v for k, v in meta.items() if k != "history"}
     record["last_losses"] = meta["history"][-5:]
     evaluation = {"pairs": pairs, "size": args.size, "samples": meta["samples"], "weights": pick, **results}
     for name, text in (("training.json", json.dumps(record, indent=1)),
                        ("evaluation.json", json.dumps(evaluation, indent=2)),
                        ("README.md", evaluate.model_card(
-                           {**meta, "curve": meta["curve"] + [{"samples": meta["samples"], **results["trained"]}]},
+                           {**meta, "curve": meta["curve"] + [{"samples": meta["samples"],
+                                                               **results["trained" + evaluate.ALONE]}]},
                            results, args.sources, args.size, pairs, pick == AVERAGED))):
         write_atomically(target / name, lambda tmp, text=text: tmp.write_text(text + "\n"))
     grid = evaluate.grid(outputs, len(contents), len(styles), method=pick)

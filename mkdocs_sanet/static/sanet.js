@@ -249,14 +249,39 @@
     });
   }
 
+  // The floor under a colour channel's variance (pipeline.COLOR_VARIANCE_FLOOR).
+  const COLOR_VARIANCE_FLOOR = 1e-4;
+
+  /* The mean and standard deviation of each RGB channel of an (H, W, 3) image (pipeline.color_stats). */
+  function colorStats(image) {
+    return tf.tidy(() => {
+      const {mean, variance} = tf.moments(image, [0, 1]);
+      return {mean, std: tf.sqrt(variance)};
+    });
+  }
+
+  /* The result's colours moved `share` of the way to target's {mean, std} per RGB channel, (3)
+   * or (H, W, 3) (pipeline.match_colors). */
+  function matchColors(result, target, share) {
+    return tf.tidy(() => {
+      const {mean, variance} = tf.moments(result, [0, 1]);
+      const std = tf.sqrt(tf.maximum(variance, COLOR_VARIANCE_FLOOR));
+      const matched = tf.add(tf.mul(tf.div(tf.sub(result, mean), std), target.std), target.mean);
+      return tf.clipByValue(tf.add(tf.mul(result, 1 - share), tf.mul(matched, share)), 0, 1);
+    });
+  }
+
   class EncodedStyle {
-    constructor(features) {
+    constructor(features, colors) {
       Object.assign(this, features);  // relu4_1, relu5_1
+      this.colors = colors;  // {mean, std} of the painting as encoded (colorStats)
     }
 
     dispose() {
       this.relu4_1.dispose();
       this.relu5_1.dispose();
+      this.colors.mean.dispose();
+      this.colors.std.dispose();
     }
   }
 
@@ -313,7 +338,7 @@
         const padded = padToMultiple(image, this.manifest);
         const features = this.encode(padded);
         padded.dispose();
-        return new EncodedStyle(features);
+        return new EncodedStyle(features, colorStats(image));
       } finally {
         image.dispose();
       }
@@ -325,7 +350,10 @@
      * previous result. With style2 the transformed features are blended, (1 - w) * T(c, style) +
      * w * T(c, style2), w being `mix` or the mask (the content's size, white: style2) padded as
      * the content and averaged down to the transform's (relu4_1) resolution; then the strength
-     * trade-off with T(c, c); keepColors puts the photo's chroma back (keepPhotoColors).
+     * trade-off with T(c, c); the decoded picture's colours move the manifest's color_match
+     * (times strength) of the way to the painting's (the paintings' blended by mix, or pixel by
+     * pixel by the mask: matchColors). At the end keepColors puts the photo's chroma back
+     * (keepPhotoColors).
      * Returns a Tensor3D (H, W, 3) in [0, 1]. */
     async stylize(content, style, {strength = 1, passes = 1, style2 = null, mix = 0.5, mask = null,
                                    keepColors = false, onStage = () => {}, checkFinite = false} = {}) {
@@ -348,6 +376,15 @@
           if (weight.shape[0] !== height || weight.shape[1] !== width) {
             throw new Error(`the mask is ${weight.shape[1]}x${weight.shape[0]}: expected the photo's size, ${width}x${height}`);
           }
+        }
+        // The colours each pass moves the picture towards: the painting's, or the two blended as
+        // their features (by mix, or pixel by pixel by the mask, (H, W, 1)).
+        const colorMatch = (this.manifest.color_match || 0) * strength;
+        let colors = styles[0].colors;
+        if (styles.length === 2) {
+          const [a, b] = [styles[0].colors, styles[1].colors];
+          const blend = (x, y) => keep(tf.tidy(() => tf.add(tf.mul(x, tf.sub(1, weight)), tf.mul(y, weight))));
+          colors = {mean: blend(a.mean, b.mean), std: blend(a.std, b.std)};
         }
         let current = photo;
         for (let pass = 1; pass <= passes; pass++) {
@@ -373,6 +410,7 @@
             const image = this.run("decode", {features}).image;
             return tf.slice(tf.squeeze(image, [0]), [0, 0, 0], [height, width, 3]);
           }));
+          if (colorMatch > 0) current = keep(matchColors(current, colors, colorMatch));
         }
         if (keepColors) current = keep(keepPhotoColors(current, photo));
         if (checkFinite) await assertFinite(current);
