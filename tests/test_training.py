@@ -306,6 +306,28 @@ def test_the_moving_average_of_the_weights(tmp_path):
     assert not np.array_equal(averaged[name], s.model.plugin_weights(dtype=np.float32)[name])
 
 
+def test_the_losses_through_the_colour_stage_are_the_served_pictures():
+    """With color_match the losses see each decoded picture as the site serves it: its colours
+    moved that share of the way to its painting's (before the site's clipping to [0, 1])."""
+    from training.net import match_colors
+
+    torch.manual_seed(0)
+    picture = torch.rand(2, 3, 16, 16) * 0.5
+    target = torch.rand(2, 3, 16, 16)
+    served = pipeline.match_colors(picture[1].permute(1, 2, 0).numpy(),
+                                   pipeline.color_stats(target[1].permute(1, 2, 0).numpy()), 0.75)
+    np.testing.assert_allclose(match_colors(picture, target, 0.75)[1].permute(1, 2, 0).clamp(0, 1).numpy(), served,
+                               atol=1e-5)
+    model = train.build_model(train.STATE)
+    content = torch.stack([evaluate.center_crop(PRESETS / "content-cat.jpg", 64)[0]])
+    style = torch.stack([evaluate.center_crop(PRESETS / "style-swirls.jpg", 64)[0]])
+    plain, through = losses(model, content, style), losses(model, content, style, color_match=0.75)
+    assert all(torch.isfinite(v) for v in through.values())
+    assert float(through["style"]) < float(plain["style"])  # the painting's colours lower the style term
+    through["total"].backward()
+    assert all(p.grad is None or torch.isfinite(p.grad).all() for p in model.parameters())
+
+
 def test_bfloat16_changes_the_losses_by_under_one_percent():
     model = train.build_model(train.STATE)
     content = torch.stack([evaluate.center_crop(PRESETS / "content-cat.jpg", 64)[0]])

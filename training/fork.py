@@ -5,12 +5,14 @@ adopted as the run (training/README.md has every fork test so far):
     python -m training.fork new FORK [--set lambdas.content=400 ...]   # a copy of training/state/
     nice -n 19 python -m training.train --state FORK --minutes 40 --eval-minutes 0 --threads 1
     python -m training.fork eval FORK [FORK ...]       # held-out content / style, last and average
+                                 [--served]            # ... of the pictures as served (the colour stage)
     python -m training.fork adopt FORK --what "..." --why "..."        # FORK becomes the run
 
 `--set` takes a dotted key of the state's meta (`lambdas.identity2`, `lr`, `identity_samples`,
-`schedule.0.until_samples`) that exists, and a JSON value of the same kind. `adopt` takes only a
-fork of the run as it is now (the run's sessions are the fork's first), and records the change in
-the state's `meta.changes`, which the model card lists.
+`schedule.0.until_samples`, `color_match`: the losses on the pictures as served) that exists,
+and a JSON value of the same kind. `adopt` takes only a fork of the run as it is now (the run's
+sessions are the fork's first), and records the change in the state's `meta.changes`, which the
+model card lists.
 """
 
 from __future__ import annotations
@@ -72,7 +74,11 @@ def set_key(meta: dict, assignment: str) -> str:
 
 
 def new(fork: Path, source: Path, assignments: list[str]) -> list[str]:
+    from training.train import new_meta
+
     meta, arrays = read_arrays(source)
+    for key, value in new_meta(0).items():  # a key newer than the run's state: its default
+        meta.setdefault(key, value)
     done = [set_key(meta, a) for a in assignments]
     if fork.exists():
         raise ForkError(f"{fork}: already there; a fork is a new folder")
@@ -82,13 +88,14 @@ def new(fork: Path, source: Path, assignments: list[str]) -> list[str]:
     return done
 
 
-def evaluate_fork(fork: Path, vgg16: Path | None, layers: bool = False) -> dict:
+def evaluate_fork(fork: Path, vgg16: Path | None, layers: bool = False, color_match: float = 0.0) -> dict:
     from training import evaluate, train
 
     s = train.load_state(fork)
-    row = {"samples": s.meta["samples"], "last": evaluate.served_losses(s.model, vgg16, layers=layers)}
+    row = {"samples": s.meta["samples"],
+           "last": evaluate.served_losses(s.model, vgg16, layers=layers, color_match=color_match)}
     if s.has_average():
-        row["average"] = evaluate.served_losses(s.averaged_model(), vgg16)
+        row["average"] = evaluate.served_losses(s.averaged_model(), vgg16, color_match=color_match)
     return row
 
 
@@ -117,6 +124,8 @@ def main(argv=None) -> int:
     e.add_argument("forks", type=Path, nargs="+")
     e.add_argument("--vgg16", type=Path, default=DATA / "vgg16_encoder.npz")
     e.add_argument("--layers", action="store_true", help="then the last iterate's style loss layer by layer")
+    e.add_argument("--served", action="store_true",
+                   help="the pictures as served (evaluate.COLOR_MATCH of the painting's colours), not the network's alone")
     a = sub.add_parser("adopt", help="a fork becomes the run, the change in meta.changes")
     a.add_argument("fork", type=Path)
     a.add_argument("--state", type=Path, default=STATE)
@@ -128,10 +137,13 @@ def main(argv=None) -> int:
             done = new(args.fork, args.source, args.assignments)
             print(f"{args.fork}: a fork of {args.source}" + "".join(f"; {d}" for d in done))
         elif args.command == "eval":
+            from training import evaluate
+
             print("| fork | samples | content | style | average: content | style |\n|---|---:|---:|---:|---:|---:|")
             rows = {}
             for fork in args.forks:
-                r = rows[fork] = evaluate_fork(fork, args.vgg16 if args.vgg16.is_file() else None, args.layers)
+                r = rows[fork] = evaluate_fork(fork, args.vgg16 if args.vgg16.is_file() else None, args.layers,
+                                               evaluate.COLOR_MATCH if args.served else 0.0)
                 avg = r.get("average")
                 tail = f"{avg['content']:.3f} | {avg['style']:.1f}" if avg else "- | -"
                 print(f"| {fork.name} | {r['samples']:,} | {r['last']['content']:.3f} | {r['last']['style']:.1f} | {tail} |",

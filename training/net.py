@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from mkdocs_sanet import architecture as arch
+from mkdocs_sanet.pipeline import COLOR_VARIANCE_FLOOR
 
 
 def calc_mean_std(feat, eps=arch.MVN_EPS):
@@ -126,6 +127,16 @@ class SANetTorch(nn.Module):
         return out
 
 
+def match_colors(picture, target, share: float):
+    """pipeline.match_colors on NCHW batches, differentiably: each picture's RGB mean and standard
+    deviation moved `share` of the way to its target picture's (no clipping: the losses see the
+    decoder's own range, as they do without the stage)."""
+    mean, var = picture.mean((2, 3), keepdim=True), picture.var((2, 3), unbiased=False, keepdim=True)
+    t_mean, t_std = target.mean((2, 3), keepdim=True), target.std((2, 3), unbiased=False, keepdim=True)
+    matched = (picture - mean) / torch.sqrt(var.clamp_min(COLOR_VARIANCE_FLOOR)) * t_std + t_mean
+    return (1.0 - share) * picture + share * matched
+
+
 def content_loss(generated, content):
     """On the mean-variance-normalised relu4_1 and relu5_1."""
     return sum(F.mse_loss(mean_variance_norm(g), mean_variance_norm(c))
@@ -158,14 +169,16 @@ LAMBDA_C, LAMBDA_S, LAMBDA_ID1, LAMBDA_ID2 = 1000.0, 3.0, 50.0, 1.0
 
 
 def losses(model: SANetTorch, content, style, lambdas: dict[str, float] | None = None,
-           identity_samples: int | None = None) -> dict[str, torch.Tensor]:
+           identity_samples: int | None = None, color_match: float = 0.0) -> dict[str, torch.Tensor]:
     """The paper's four terms and their weighted sum (`lambdas` by term name; default the LAMBDA_*
     constants; a run takes those in its state). The three pictures the decoder makes (the
     stylized one and the two identities) go through one transform, one decode and one encode
     as a batch: the same sums as three passes, in larger (faster) convolutions.
     `identity_samples` k < batch: the identity terms on the first k pairs only (the same
     expectation, since the pairs are random; 2k instead of 2n of the decoder's pictures); k = 0:
-    none (a worker's share of a batch without identity pairs: the terms are 0)."""
+    none (a worker's share of a batch without identity pairs: the terms are 0). `color_match`:
+    the losses on the pictures as served with that share of the painting's colours (each
+    decoded picture matched to the picture it takes its style from: match_colors)."""
     n = content.shape[0]
     k = n if identity_samples is None else max(0, min(n, int(identity_samples)))
     with torch.no_grad():
@@ -174,6 +187,8 @@ def losses(model: SANetTorch, content, style, lambdas: dict[str, float] | None =
     (c4, c5), (s4, s5) = c_feats[3:], s_feats[3:]
     decoded = model.decode(model.transform(torch.cat([c4, c4[:k], s4[:k]]), torch.cat([c5, c5[:k], s5[:k]]),
                                            torch.cat([s4, c4[:k], s4[:k]]), torch.cat([s5, c5[:k], s5[:k]])))
+    if color_match:
+        decoded = match_colors(decoded, torch.cat([style, content[:k], style[:k]]), color_match)
     out_feats = model.encode(decoded)
     g_feats = [f[:n] for f in out_feats]
     f_cc, f_ss = [f[n:n + k] for f in out_feats], [f[n + k:] for f in out_feats]

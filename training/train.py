@@ -176,6 +176,7 @@ def param_key(name: str) -> str:
 def new_meta(seed: int) -> dict:
     return {"iteration": 0, "samples": 0, "seconds": 0.0, "schedule": SCHEDULE, "lr": LR, "lr_decay": LR_DECAY,
             "served": SERVED, "seed": seed, "history": [], "curve": [], "sessions": [], "ema_decay": EMA_DECAY,
+            "color_match": 0.0,
             "lambdas": {"content": LAMBDA_C, "style": LAMBDA_S, "identity1": LAMBDA_ID1, "identity2": LAMBDA_ID2}}
 
 
@@ -299,7 +300,8 @@ def step(s: State, images: Images, bf16: bool = False, workers: int = 1, rank: i
     start, stop, k_share = shard(n, k, workers, rank)
     lambdas = s.meta["lambdas"]
     with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
-        terms = losses(s.model, content[start:stop], style[start:stop], lambdas, k_share)
+        terms = losses(s.model, content[start:stop], style[start:stop], lambdas, k_share,
+                       s.meta.get("color_match", 0.0))
     # The whole batch's terms are the shares' weighed sum: content and style are means over the
     # pairs, the identity terms means over the k identity pairs.
     share = {"content": (stop - start) / n, "style": (stop - start) / n,
