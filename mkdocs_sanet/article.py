@@ -157,6 +157,8 @@ def model_card(encoder: str, manifest: dict, model_name: str) -> str:
     total = (f"<tr><th>total</th><th>{sum(counts.values()):,}</th><th>{manifest['bytes'] / 1e6:.1f} MB</th>"
              f"<th>{sum(flops.values()) / 1e9:.1f}</th></tr>")
     status = "trained" if manifest.get("trained") else "untrained (random attention and decoder weights)"
+    if manifest.get("color_match"):
+        status += f", then {manifest['color_match']:g} of the way to the painting's colours"
     uint8 = set(manifest.get("compression", {}).get("uint8") or ())
     convs = set(arch.conv_table(encoder, widths))
     if uint8 >= convs:

@@ -231,6 +231,9 @@ def info(args) -> None:
     print("transform: SANet attention at relu4_1 and relu5_1 (f, g, h, out_conv: 1x1), "
           "upsample relu5_1's x2, add, 3x3 merge conv")
     print("decoder: 9 reflection-padded 3x3 convs, 3 nearest upsamplings, relu4_1 resolution to RGB")
+    if source.color_match:
+        print(f"colours: each picture's RGB mean and standard deviation moved {source.color_match:g} of the way "
+              "to the painting's (times the strength)")
     for line in compression.describe(report):
         print(line)
     print(f"{'part':10} {'parameters':>12} {'bytes':>16} {'GFLOPs 512x512':>15}")
