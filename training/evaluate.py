@@ -28,8 +28,8 @@ from PIL import Image
 from mkdocs_sanet import weights as plugin_weights
 from training.data import load_resized
 from mkdocs_sanet import architecture as arch
-from mkdocs_sanet import compression, pipeline
-from training.net import SANetTorch, content_loss, style_loss, style_terms
+from mkdocs_sanet import compression
+from training.net import SANetTorch, content_loss, match_colors, style_loss, style_terms
 from training.train import SERVED, STATE, served_channels, served_weights
 
 PAINTINGS = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "paintings"
@@ -105,21 +105,13 @@ def shrink(image: torch.Tensor, max_size: int = STYLE_MAX) -> torch.Tensor:
     return torch.nn.functional.interpolate(image, size=size, mode="bilinear", align_corners=False)
 
 
-def match_colors(picture: torch.Tensor, style: torch.Tensor, share: float) -> torch.Tensor:
-    """pipeline.match_colors on NCHW tensors: the picture's colours `share` of the way to the style's."""
-    if share <= 0:
-        return picture
-    hwc = lambda x: x[0].permute(1, 2, 0).numpy()  # noqa: E731
-    out = pipeline.match_colors(hwc(picture), pipeline.color_stats(hwc(style)), share)
-    return torch.from_numpy(out.transpose(2, 0, 1).copy())[None]
-
-
 def served_stylize(model: SANetTorch, color_match: float = 0.0):
     """content, style -> the served pipeline's picture: the painting shrunk as the site does,
-    and its colours given at `color_match`."""
+    and its colours given at `color_match` (net.match_colors, clipped as pipeline.match_colors)."""
     def run(content, style):
         small = shrink(style)
-        return match_colors(model.stylize(content, small), small, color_match)
+        picture = model.stylize(content, small)
+        return match_colors(picture, small, color_match).clamp(0, 1) if color_match > 0 else picture
     return run
 
 
