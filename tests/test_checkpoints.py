@@ -567,3 +567,21 @@ def test_non_finite_weights_are_refused_naming_the_tensor(tmp_path, bad):
     assert result.returncode == 2, result.stderr
     assert "decoder/conv2_1/kernel holds 1 non-finite values" in result.stderr and "Traceback" not in result.stderr
     assert not (tmp_path / "out.png").exists()
+
+
+@pytest.mark.parametrize("value, problem", [
+    (np.float32(1.5), "meta/color_match is array(1.5, dtype=float32), expected one float from 0 to 1"),
+    (np.float32("nan"), "meta/color_match is array(nan, dtype=float32), expected one float from 0 to 1"),
+    (np.int64(1), "meta/color_match is array(1), expected one float from 0 to 1"),
+    (np.array([0.5, 0.5]), "meta/color_match holds 16 bytes, expected one number"),
+])
+def test_a_weights_files_color_match_is_checked(tmp_path, value, problem):
+    """meta/color_match (the share of the painting's colours) is one float from 0 to 1, or the file is refused."""
+    weights.save(tmp_path / "weights.npz", weights.untrained("vgg16", 0), "vgg16", color_match=0.5)
+    assert weights.resolve(str(tmp_path)).color_match == 0.5
+    arrays = dict(np.load(tmp_path / "weights.npz"))
+    arrays["meta/color_match"] = value
+    np.savez(tmp_path / "weights.npz", **arrays)
+    with pytest.raises(weights.WeightsError) as error:
+        weights.resolve(str(tmp_path))
+    assert str(error.value).startswith(f"{tmp_path / 'weights.npz'}: {problem}")
