@@ -286,6 +286,17 @@ def test_two_and_two_iterations_with_a_resume_are_four(tmp_path, monkeypatch):
     assert len(a.meta["sessions"]) == 2 and len(b.meta["sessions"]) == 1
 
 
+def test_one_phase_stops_where_the_next_phase_begins(tmp_path, monkeypatch):
+    """--one-phase (a data folder prepared for this phase alone, as the GPU run's): the run stops
+    before the first iteration of the schedule's next phase, however long its budget."""
+    monkeypatch.setattr(train, "SCHEDULE", [{"until_samples": 4, "crop": 64, "resize": 80, "batch": 2}, *TINY])
+    args = train.parser().parse_args(["--state", str(tiny_state(tmp_path)), "--data", str(tiny_data(tmp_path)),
+                                      "--iterations", "5", "--eval-minutes", "0", "--threads", "2", "--no-bf16",
+                                      "--one-phase"])
+    s = train.train(args)
+    assert (s.meta["iteration"], s.meta["samples"]) == (2, 4)
+
+
 def test_the_moving_average_of_the_weights(tmp_path):
     """Each update moves the average towards the weights by 1 - decay, the decay ramping up from
     0.1 ((1 + k) / (10 + k)) to EMA_DECAY; the averaged model carries the average."""

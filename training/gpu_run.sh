@@ -1,16 +1,22 @@
 #!/usr/bin/env bash
-# The training run on a lent GPU machine, as ONE command from the repository root, with .train
-# carried (python -m training.sources). The same trainer as on the CPU goes on from the committed
-# state (training/state/), for a wall-clock budget, and writes into $OUT (the only folder that
-# comes back): state.npz in parts of at most 15 MB (files over 16 MiB do not come back; rejoin
-# them with `cat OUT/state.npz.part-* > training/state/state.npz`) and train.log.
+# The training run on a lent GPU machine, as ONE command from the repository root, with the
+# pictures carried (training/README.md, "The GPU run"). The same trainer as on the CPU goes on
+# from the committed state (training/state/) for a wall-clock budget, and writes into $OUT (the
+# only folder that comes back) each state in parts of at most 15 MB (files over 16 MiB do not come
+# back; rejoin them with `cat OUT/state.npz.part-* > training/state/state.npz`) and the logs.
 #
-#   bash training/gpu_run.sh
+#   bash training/gpu_run.sh                       # the run itself: $OUT/state.npz.part-*
+#   bash training/gpu_run.sh NAME[:KEY=VALUE,...] ...
+#
+# With arguments, each NAME is a fork of the committed state (python -m training.fork new, KEY=VALUE
+# as its --set), and all of them train at once on the one GPU: at the run's sizes each process is
+# bound by its own Python and kernel launches, not by the GPU. Each comes back as
+# $OUT/NAME.state.npz.part-* and $OUT/NAME.log, to be compared here (python -m training.fork eval)
+# and adopted. Two forks' states (25 MB each) are what fits in what comes back (64 MiB).
 #
 # What travels is 64 MiB in all, the repository included (45 MB with the state): carry the
-# pictures at 256 px, which the 128 px phase reads (training/README.md, "The GPU run"), and stop
-# at the end of that phase:
-#   TRAIN_DATA=.train-gpu TRAIN_ITERATIONS=20000 bash training/gpu_run.sh
+# pictures at 256 px, which the 128 px phase reads; --one-phase stops each run where that phase ends.
+#   TRAIN_DATA=.train-gpu bash training/gpu_run.sh base b16:schedule.0.batch=16,identity_samples=4
 #
 # Rehearsal on a CPU, the same script with a one-minute budget:
 #   OUT=/tmp/rehearse-out TRAIN_MINUTES=1 TRAIN_DEVICE=cpu bash training/gpu_run.sh
@@ -19,16 +25,16 @@ set -uo pipefail
 MINUTES=${TRAIN_MINUTES:-7.5}
 DEVICE=${TRAIN_DEVICE:-cuda}
 DATA=${TRAIN_DATA:-.train}
-ITERATIONS=()
-[ -n "${TRAIN_ITERATIONS:-}" ] && ITERATIONS=(--iterations "$TRAIN_ITERATIONS")
+THREADS=${TRAIN_THREADS:-4}
+FORKS=${TRAIN_FORKS:-/tmp/gpu-forks}
 # The training loop stops itself at the budget; this only stops a hang, leaving the last checkpoint.
 LIMIT=$(python3 -c "print(int($MINUTES * 60 + 90))")
 LOG="$OUT/train.log"
 mkdir -p "$OUT"
-export PYTHONUNBUFFERED=1
+export PYTHONUNBUFFERED=1 PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 
 {
-  echo "== gpu_run.sh $(date -u +%FT%TZ) minutes=$MINUTES device=$DEVICE"
+  echo "== gpu_run.sh $(date -u +%FT%TZ) minutes=$MINUTES device=$DEVICE forks: ${*:-none}"
   git log -1 --format='commit %H %s' 2>/dev/null || true
   nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>/dev/null || echo "no nvidia-smi"
   python3 -c "import sys, torch; print('python', sys.version.split()[0], 'torch', torch.__version__, 'cuda', torch.cuda.is_available())"
@@ -43,15 +49,49 @@ if [ "$DEVICE" = cuda ] && ! python3 -c "import torch, sys; sys.exit(not torch.c
   echo "error: no CUDA device visible to torch" | tee -a "$LOG"
   exit 3
 fi
-BF16=()
-[ "$DEVICE" = cuda ] && BF16=(--bf16)
+FLAGS=(--data "$DATA" --device "$DEVICE" --threads "$THREADS" --one-phase --minutes "$MINUTES" --eval-minutes 0
+       --checkpoint-minutes 1 --log-seconds 30)
+[ "$DEVICE" = cuda ] && FLAGS+=(--bf16)
+[ -n "${TRAIN_ITERATIONS:-}" ] && FLAGS+=(--iterations "$TRAIN_ITERATIONS")
 
-timeout -k 15 "$LIMIT" python3 -m training.train --state training/state --data "$DATA" --device "$DEVICE" \
-  "${BF16[@]}" "${ITERATIONS[@]}" --minutes "$MINUTES" --eval-minutes 0 --checkpoint-minutes 1 --log-seconds 30 2>&1 | tee -a "$LOG"
-rc=${PIPESTATUS[0]}
-if [ -f training/state/state.npz ]; then
-  split -b 15000000 -d training/state/state.npz "$OUT/state.npz.part-"
+# name:state folder:log, one a process
+RUNS=()
+if [ $# -eq 0 ]; then
+  RUNS=("state:training/state:$LOG")
+else
+  for spec in "$@"; do
+    name=${spec%%:*}
+    sets=()
+    if [[ $spec == *:* ]]; then
+      IFS=, read -ra pairs <<< "${spec#*:}"
+      for pair in "${pairs[@]}"; do sets+=(--set "$pair"); done
+    fi
+    rm -rf "${FORKS:?}/$name"
+    python3 -m training.fork new "$FORKS/$name" "${sets[@]}" 2>&1 | tee -a "$LOG" || exit 4
+    RUNS+=("$name:$FORKS/$name:$OUT/$name.log")
+  done
 fi
+
+PIDS=()
+for r in "${RUNS[@]}"; do
+  IFS=: read -r name folder log <<< "$r"
+  if [ "$log" = "$LOG" ]; then
+    timeout -k 15 "$LIMIT" python3 -m training.train --state "$folder" "${FLAGS[@]}" >> "$log" 2>&1 &
+  else
+    timeout -k 15 "$LIMIT" python3 -m training.train --state "$folder" "${FLAGS[@]}" > "$log" 2>&1 &
+  fi
+  PIDS+=($!)
+done
+rc=0
+for pid in "${PIDS[@]}"; do wait "$pid" || rc=$?; done
+
+for r in "${RUNS[@]}"; do
+  IFS=: read -r name folder log <<< "$r"
+  tail -n 3 "$log" | sed "s/^/$name: /" | tee -a "$LOG"
+  if [ -f "$folder/state.npz" ]; then
+    split -b 15000000 -d "$folder/state.npz" "$OUT/$name.npz.part-"
+  fi
+done
 echo "== exit $rc; $OUT holds:" | tee -a "$LOG"
 ls -l "$OUT" | tee -a "$LOG"
 exit "$rc"

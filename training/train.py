@@ -391,6 +391,8 @@ def run(args, rank: int, workers: int, rendezvous: str | None = None) -> State:
 
 def loop(args, rank: int, workers: int, lead: bool) -> State:
     s = load_state(args.state, args.seed, args.device)
+    if args.device.startswith("cuda"):
+        torch.backends.cudnn.benchmark = True  # one crop size a phase: the fastest kernels, picked once
     images = Images(args.data)
     stop = {"now": False}
 
@@ -407,10 +409,12 @@ def loop(args, rank: int, workers: int, lead: bool) -> State:
                "device": torch.cuda.get_device_name() if args.device == "cuda" else "cpu"}
     s.meta["sessions"].append(session)
     logged_samples, sums, count = s.meta["samples"], {}, 0
+    first_phase = phase_of(s.meta)
     if lead:
         print(json.dumps({"resumed_at": s.meta["iteration"], "samples": s.meta["samples"], **session}), flush=True)
     while True:
         done = stop["now"] or (args.iterations is not None and s.meta["iteration"] >= args.iterations) or (
+            args.one_phase and phase_of(s.meta) is not first_phase) or (
             lead and time.time() - started > args.minutes * 60)
         if workers > 1:  # every worker stops at the same iteration
             flag = torch.tensor([float(done)])
@@ -501,6 +505,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--init", action="store_true", help="make STATE/encoder.npz (once; needs TensorFlow)")
     p.add_argument("--minutes", type=float, default=150.0, help="wall-clock budget of this run")
     p.add_argument("--iterations", type=int, default=None, help="stop at this iteration (total, not this run's)")
+    p.add_argument("--one-phase", action="store_true",
+                   help="stop where the schedule's next phase begins (data prepared for this phase alone, as the GPU run's)")
     p.add_argument("--checkpoint-minutes", type=float, default=5.0)
     p.add_argument("--eval-minutes", type=float, default=30.0, help="held-out losses this often (0: never)")
     p.add_argument("--log-seconds", type=float, default=60.0)
