@@ -26,6 +26,7 @@ MINUTES=${TRAIN_MINUTES:-7.5}
 DEVICE=${TRAIN_DEVICE:-cuda}
 DATA=${TRAIN_DATA:-.train}
 THREADS=${TRAIN_THREADS:-4}
+ONE_PHASE=${TRAIN_ONE_PHASE:-1}  # 0: the data holds the pictures of every phase (training/README.md)
 FORKS=${TRAIN_FORKS:-/tmp/gpu-forks}
 # The training loop stops itself at the budget; this only stops a hang, leaving the last checkpoint.
 LIMIT=$(python3 -c "print(int($MINUTES * 60 + 90))")
@@ -49,8 +50,9 @@ if [ "$DEVICE" = cuda ] && ! python3 -c "import torch, sys; sys.exit(not torch.c
   echo "error: no CUDA device visible to torch" | tee -a "$LOG"
   exit 3
 fi
-FLAGS=(--data "$DATA" --device "$DEVICE" --threads "$THREADS" --one-phase --minutes "$MINUTES" --eval-minutes 0
+FLAGS=(--data "$DATA" --device "$DEVICE" --threads "$THREADS" --minutes "$MINUTES" --eval-minutes 0
        --checkpoint-minutes 1 --log-seconds 30)
+[ "$ONE_PHASE" = 1 ] && FLAGS+=(--one-phase)
 [ "$DEVICE" = cuda ] && FLAGS+=(--bf16)
 [ -n "${TRAIN_ITERATIONS:-}" ] && FLAGS+=(--iterations "$TRAIN_ITERATIONS")
 
