@@ -11,10 +11,10 @@
 # With arguments, each NAME is a fork of the committed state (python -m training.fork new, KEY=VALUE
 # as its --set), and all of them train at once on the one GPU: at the run's sizes each process is
 # bound by its own Python and kernel launches, not by the GPU. Each comes back as
-# $OUT/NAME.state.npz.part-* and $OUT/NAME.log, to be compared here (python -m training.fork eval)
+# $OUT/NAME.npz.part-* and $OUT/NAME.log, to be compared here (python -m training.fork eval)
 # and adopted. Two forks' states (25 MB each) are what fits in what comes back (64 MiB).
 #
-# What travels is 64 MiB in all, the repository included (45 MB with the state): carry the
+# What travels is 64 MiB in all, the repository included (40 MB with the state): carry the
 # pictures at 256 px, which the 128 px phase reads; --one-phase stops each run where that phase ends.
 #   TRAIN_DATA=.train-gpu bash training/gpu_run.sh base b16:schedule.0.batch=16,identity_samples=4
 #
@@ -70,6 +70,7 @@ else
     fi
     rm -rf "${FORKS:?}/$name"
     python3 -m training.fork new "$FORKS/$name" "${sets[@]}" 2>&1 | tee -a "$LOG" || exit 4
+    : > "$OUT/$name.log"
     RUNS+=("$name:$FORKS/$name:$OUT/$name.log")
   done
 fi
@@ -77,11 +78,7 @@ fi
 PIDS=()
 for r in "${RUNS[@]}"; do
   IFS=: read -r name folder log <<< "$r"
-  if [ "$log" = "$LOG" ]; then
-    timeout -k 15 "$LIMIT" python3 -m training.train --state "$folder" "${FLAGS[@]}" >> "$log" 2>&1 &
-  else
-    timeout -k 15 "$LIMIT" python3 -m training.train --state "$folder" "${FLAGS[@]}" > "$log" 2>&1 &
-  fi
+  timeout -k 15 "$LIMIT" python3 -m training.train --state "$folder" "${FLAGS[@]}" >> "$log" 2>&1 &
   PIDS+=($!)
 done
 rc=0

@@ -7,7 +7,8 @@ shared paintings) and, when its style loss is below the shipped model's at a con
 worse than max(1.7, the shipped one's), or with --force, writes model_assets/sanet-vgg16/:
 weights.npz (the whole served model, float16, meta/channels: the last iteration's weights or
 their moving average, whichever evaluates better), evaluation.json, training.json
-(the run's record without its RNG; its held-out curve keeps the points of earlier ships), grid.jpg (photos x paintings) and README.md (the model card).
+(the run's record without its RNG; its held-out curve keeps the points of earlier ships),
+grid.jpg (photos x paintings) and README.md (the model card).
 Each file is written to a temporary name and renamed over the old one.
 """
 
@@ -77,7 +78,9 @@ def earlier_curve(target: Path, meta: dict) -> list[dict]:
         raise ShipError(f"{path}: not JSON ({error})") from None
     if not isinstance(record, dict) or not isinstance(record.get("curve", []), list):
         raise ShipError(f"{path}: expected an object with a list `curve`")
-    if record.get("sessions") != meta["sessions"][:len(record.get("sessions") or [None])]:
+    shipped_sessions = record.get("sessions")
+    if not isinstance(shipped_sessions, list) or not shipped_sessions or (
+            meta["sessions"][:len(shipped_sessions)] != shipped_sessions):
         return []
     points = []
     for i, point in enumerate(record.get("curve", [])):
