@@ -206,9 +206,12 @@ def test_layout_at_desktop_and_phone_width(built, browser, serve, tmp_path):
                                 {"width": width, "height": 900, "deviceScaleFactor": 1, "mobile": width < 500})
         try:
             browser.get(url + "article/")
-            boxes = browser.execute_script("""
-                return [...document.querySelectorAll('.sanet-row .sanet-figure')].map(f => {
-                    const b = f.getBoundingClientRect(); return [b.top, b.left, b.width]; });""")
+            # A first visit may reload the page once (the threads' service worker): wait for the figures.
+            boxes = WebDriverWait(browser, 30).until(lambda d: d.execute_script("""
+                if (document.readyState !== 'complete') return null;
+                const boxes = [...document.querySelectorAll('.sanet-row .sanet-figure')].map(f => {
+                    const b = f.getBoundingClientRect(); return [b.top, b.left, b.width]; });
+                return boxes.length ? boxes : null;"""))
             browser.execute_script("document.querySelector('.sanet-row').scrollIntoView()")
             browser.save_screenshot(str(tmp_path / f"article-{width}.png"))
             shutil.copy(tmp_path / f"article-{width}.png", root / f"article-{width}.png")
