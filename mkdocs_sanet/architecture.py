@@ -89,9 +89,46 @@ DECODER = (
 PARTS = ("encoder", "transform", "decoder")
 
 
+@dataclass(frozen=True)
+class Skip:
+    """A shallow skip: the content's relu output after the encoder conv `tap`, given the painting's
+    channel means and standard deviations (AdaIN, the same normalisation as the attention's),
+    projected by the transform's 1x1 conv "transform/<name>" to the decoder's width, and added into
+    the decoder right after its `upsample`-th upsample (where the decoder reaches the tap's resolution)."""
+    name: str
+    tap: str
+    upsample: int
+
+
+# The detail the 1/8-resolution path loses (training/README.md, "Shallow skips"): relu3_1 at 1/4,
+# relu2_1 at 1/2 of the picture. A model has a skip where its channels name it
+# (channels["transform/<name>"], the decoder's width there); the original checkpoints have none.
+SKIPS = (Skip("skip3_1", "conv3_1", 1), Skip("skip2_1", "conv2_1", 2))
+
+
+def model_skips(channels: "Channels | None") -> tuple[Skip, ...]:
+    """The skips a model with these channels has."""
+    return tuple(skip for skip in SKIPS if (channels or {}).get(f"transform/{skip.name}"))
+
+
+def decoder_width_before(upsample: int, channels: "Channels | None" = None) -> int:
+    """The decoder's width at its `upsample`-th upsample (the output of the conv before it)."""
+    seen, width = 0, 0
+    for layer in DECODER:
+        if layer == UPSAMPLE:
+            seen += 1
+            if seen == upsample:
+                return width
+        else:
+            width = (channels or {}).get(f"decoder/{layer.name}", layer.cout)
+    raise ValueError(f"the decoder has no upsample {upsample}")
+
+
 # A compressed model records the convs whose widths differ from these tables:
 # channels["<part>/<layer>"] = output channels. A conv's inputs follow from the conv before it
 # (the taps relu4_1 and relu5_1 keep 512 channels; out_conv takes h's width, decoder/conv4_1 merge_conv's).
+# channels["transform/skip3_1"] (and skip2_1) = the decoder's width where the skip is added: the model
+# has that skip (SKIPS); its input is the encoder tap's full width.
 # channels["<part>/<layer>/rank"] = r factors a 3x3 conv into a 3x3 conv to r channels, then a 1x1
 # conv "<layer>/expand" back to its width (Zhang et al. 2015).
 Channels = dict[str, int]
@@ -125,7 +162,15 @@ def part_convs(encoder: str, channels: Channels | None = None) -> dict[str, list
         else:
             cin = conv.cin
         convs["transform"].append(Conv(conv.name, cin, width(name, conv.cout), conv.size, conv.relu))
-    cin = convs["transform"][-1].cout
+    merged = convs["transform"][-1].cout
+    taps = {layer.name: width(f"encoder/{layer.name}", layer.cout) for layer in enc.layers if isinstance(layer, Conv)}
+    for skip in model_skips(channels):
+        cout = channels[f"transform/{skip.name}"]
+        if cout != decoder_width_before(skip.upsample, channels):
+            raise ValueError(f"channels: transform/{skip.name} is {cout}: expected the decoder's width there, "
+                             f"{decoder_width_before(skip.upsample, channels)}")
+        convs["transform"].append(Conv(skip.name, taps[skip.tap], cout, 1, relu=False))
+    cin = merged
     for layer in DECODER:
         if isinstance(layer, Conv):
             cin = add("decoder", layer, cin)
@@ -200,6 +245,9 @@ def conv_flops(encoder: str, height: int, width: int, channels: Channels | None 
         result[f"transform/{block}/attention"] = 2 * nc * ns * (keys + values)
     merge = table["transform/merge_conv"]
     result["transform/merge_conv"] = 2 * (height // 8) * (width // 8) * 9 * merge.cin * merge.cout
+    for skip in model_skips(channels):  # 1/4 and 1/2 of the picture
+        conv, scale = table[f"transform/{skip.name}"], 8 >> skip.upsample
+        result[f"transform/{skip.name}"] = 2 * (height // scale) * (width // scale) * conv.cin * conv.cout
     h, w = height // 8, width // 8
     for layer in DECODER:
         if layer == UPSAMPLE:

@@ -30,6 +30,12 @@ def mean_variance_norm(feat):
     return (feat - mean) / std
 
 
+def adain(content, style):
+    """The content's channels given the style's means and standard deviations (the shallow skips)."""
+    mean, std = calc_mean_std(style)
+    return mean_variance_norm(content) * std + mean
+
+
 def key(name: str) -> str:  # ModuleDict keys cannot hold "/" or "."
     return name.replace("/", "__")
 
@@ -39,6 +45,7 @@ class SANetTorch(nn.Module):
         super().__init__()
         self.encoder_spec = arch.ENCODERS[encoder]
         self.encoder_name, self.channels = encoder, dict(channels or {})
+        self.skips = arch.model_skips(self.channels)
         self.convs = nn.ModuleDict()
         for part, convs in arch.part_convs(encoder, channels).items():
             for conv in convs:
@@ -88,15 +95,26 @@ class SANetTorch(nn.Module):
         attended = torch.bmm(torch.softmax(torch.bmm(f, g), dim=-1), v)  # (N, Nc, C)
         return one_by_one(attended.transpose(1, 2).reshape(n, -1, h, w), "out_conv") + content
 
-    def transform(self, c4, c5, s4, s5):
-        merged = self.attention("sanet4_1", c4, s4) + F.interpolate(
-            self.attention("sanet5_1", c5, s5), scale_factor=2, mode="nearest")
-        return self.conv(merged, "transform/merge_conv", "reflect")
+    def transform(self, c, s):
+        """c, s: the content's and the style's relu1_1 .. relu5_1. Returns the decoder's inputs: the
+        merge conv's output, then each skip's (the content's tap with the style's statistics, 1x1 conv)."""
+        merged = self.attention("sanet4_1", c[3], s[3]) + F.interpolate(
+            self.attention("sanet5_1", c[4], s[4]), scale_factor=2, mode="nearest")
+        out = [self.conv(merged, "transform/merge_conv", "reflect")]
+        for skip in self.skips:
+            tap = arch.STYLE_TAPS.index(skip.tap)
+            out.append(self.convs[key(f"transform/{skip.name}")](adain(c[tap], s[tap])))
+        return out
 
-    def decode(self, x):
+    def decode(self, features):
+        x, upsampled = features[0], 0
+        added = {skip.upsample: f for skip, f in zip(self.skips, features[1:])}
         for layer in arch.DECODER:
             if layer == arch.UPSAMPLE:
                 x = F.interpolate(x, scale_factor=2, mode="nearest")
+                upsampled += 1
+                if upsampled in added:
+                    x = x + added[upsampled]
             else:
                 x = self.conv(x, f"decoder/{layer.name}", "reflect")
                 x = F.relu(x) if layer.relu else x
@@ -104,7 +122,7 @@ class SANetTorch(nn.Module):
 
     def stylize(self, content, style):
         c, s = self.encode(content), self.encode(style)
-        return self.decode(self.transform(c[3], c[4], s[3], s[4])).clamp(0, 1)
+        return self.decode(self.transform(c, s)).clamp(0, 1)
 
     # -- weights in the plugin's layout ---------------------------------------------------
 
@@ -184,9 +202,9 @@ def losses(model: SANetTorch, content, style, lambdas: dict[str, float] | None =
     with torch.no_grad():
         feats = model.encode(torch.cat([content, style]))
     c_feats, s_feats = [f[:n] for f in feats], [f[n:] for f in feats]
-    (c4, c5), (s4, s5) = c_feats[3:], s_feats[3:]
-    decoded = model.decode(model.transform(torch.cat([c4, c4[:k], s4[:k]]), torch.cat([c5, c5[:k], s5[:k]]),
-                                           torch.cat([s4, c4[:k], s4[:k]]), torch.cat([s5, c5[:k], s5[:k]])))
+    # The decoder's three pictures' content and style sides: (c, s), (c, c), (s, s).
+    decoded = model.decode(model.transform([torch.cat([c, c[:k], s[:k]]) for c, s in zip(c_feats, s_feats)],
+                                           [torch.cat([s, c[:k], s[:k]]) for c, s in zip(c_feats, s_feats)]))
     if color_match:
         decoded = match_colors(decoded, torch.cat([style, content[:k], style[:k]]), color_match)
     out_feats = model.encode(decoded)

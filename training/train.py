@@ -73,10 +73,20 @@ EMA_DECAY = 0.998
 MIN_AVERAGED = 100
 
 
-def served_channels() -> arch.Channels:
+def served_channels(skips: bool = True) -> arch.Channels:
+    """The widths of the served default: the `fast` compression's, with the shallow skips
+    (architecture.SKIPS) unless `skips` is false (the models shipped before 2026-12-06)."""
     from mkdocs_sanet import compression
 
-    return compression.channels(compression.parse(SERVED), "vgg16")
+    channels = compression.channels(compression.parse(SERVED), "vgg16")
+    if skips:
+        for skip in arch.SKIPS:
+            channels[f"transform/{skip.name}"] = arch.decoder_width_before(skip.upsample, channels)
+    return channels
+
+
+def is_skip_weight(name: str) -> bool:
+    return any(name.startswith(f"transform/{skip.name}/") for skip in arch.SKIPS)
 
 
 def trainable_names(channels: arch.Channels) -> list[str]:
@@ -203,7 +213,9 @@ def load_state(state: Path, seed: int = 0, device: str = "cpu") -> State:
     with np.load(path, allow_pickle=False) as data:
         meta = json.loads(str(data["meta"]))
         arrays = {k: data[k] for k in data.files if k != "meta"}
-    weights = {n: arrays[f"weights/{n}"] for n in names}
+    # A state from before the shallow skips starts them at zero: the same pictures as before.
+    weights = {n: arrays[f"weights/{n}"] if f"weights/{n}" in arrays or not is_skip_weight(n)
+               else np.zeros(arch.weight_shapes("vgg16", model.channels)[n], np.float32) for n in names}
     with torch.no_grad():
         for n in names:
             value = weights[n]
@@ -213,6 +225,8 @@ def load_state(state: Path, seed: int = 0, device: str = "cpu") -> State:
     if meta.get("adam_step", 0) > 0:
         for n in names:
             p = by_plugin[n]
+            if f"adam_m/{n}" not in arrays and is_skip_weight(n):
+                continue  # a new skip's Adam starts at its own step 0
             optimizer.state[p] = {
                 "step": torch.tensor(float(meta["adam_step"])),
                 "exp_avg": torch.from_numpy(arrays[f"adam_m/{n}"].astype(np.float32)).reshape(p.shape).to(device),
