@@ -172,16 +172,21 @@ def build_model(args) -> None:
     output.check()
     entry, key = model_entry(args.model, args.quantization, args.cache_dir, args.compression)
     output.write({path.relative_to(entry).as_posix(): path for path in entry.rglob("*") if path.is_file()})
-    print(f"wrote {args.output} (cache entry {key[:12]})")
+    print(f"wrote {outputs.printable(args.output)} (cache entry {key[:12]})")
 
 
 def export_output(target: Path) -> outputs.Output:
     """An export's folder. One that an older version wrote (no manifest) is refused like any
     other folder, with a message that says so."""
-    foreign = (f"{target}: the folder is not empty and holds no earlier export: "
+    shown = outputs.printable(target)
+    foreign = (f"{shown}: the folder is not empty and holds no earlier export: "
                "expected a new or empty folder (export replaces only an earlier export)")
-    if (target / "sanet-demo.js").is_file() and not os.path.lexists(target / outputs.MANIFEST):
-        foreign = (f"{target}: an export by an older mkdocs-sanet, without {outputs.MANIFEST} (the list of the "
+    try:
+        older = (target / "sanet-demo.js").is_file() and not os.path.lexists(target / outputs.MANIFEST)
+    except OSError:  # a name too long, say: Output.check says what is wrong
+        older = False
+    if older:
+        foreign = (f"{shown}: an export by an older mkdocs-sanet, without {outputs.MANIFEST} (the list of the "
                    "files that export wrote), so the files of yours in it cannot be told apart: "
                    "expected a new or empty folder (move this one away, then copy your files into the new export)")
     return outputs.Output(target, "export", keep=page_assets.export_keeps, foreign=foreign,
@@ -203,8 +208,8 @@ def export_folder(args) -> None:
     entry, key = model_entry(args.model, args.quantization, args.cache_dir, args.compression)
     kept = output.write(page_assets.export_files(runtime, entry))
     size = sum(p.stat().st_size for p in target.rglob("*") if p.is_file())
-    print(f"wrote {target} ({size / 1e6:.1f} MB, model cache entry {key[:12]}); a page uses it with\n"
-          f'  <script src=".../{target.name}/sanet-demo.js" defer></script>\n  <sanet-demo></sanet-demo>')
+    print(f"wrote {outputs.printable(target)} ({size / 1e6:.1f} MB, model cache entry {key[:12]}); a page uses it with\n"
+          f'  <script src=".../{outputs.printable(target.name)}/sanet-demo.js" defer></script>\n  <sanet-demo></sanet-demo>')
     if kept:
         print(f"kept {len(kept)} file{'s' if len(kept) > 1 else ''} of yours (added, or changed since the "
               f"last export; the export's own version is not written over a changed one): {outputs.names(kept)}")
@@ -303,15 +308,20 @@ def main(argv=None) -> int:
         return done.code if isinstance(done.code, int) else 2
     try:
         args.run(args)
-    except (InputError, outputs.OutputError, WeightsError, CheckpointError, BuildError, CacheError,
-            bundled.BuildExtraMissing, compression.CompressionError) as error:
+    except BuildError as error:  # the model's build: its child's last lines follow
         print(f"mkdocs-sanet: error: {error}", file=sys.stderr)
+        return 2
+    except (InputError, outputs.OutputError, WeightsError, CheckpointError, CacheError,
+            bundled.BuildExtraMissing, compression.CompressionError) as error:
+        # One line: a newline in a name given is printed escaped (it could forge a line).
+        print(f"mkdocs-sanet: error: {outputs.printable(error)}", file=sys.stderr)
         return 2
     except OSError as error:  # an odd target or a full disk that no step above reported: the path, the cause
-        print(f"mkdocs-sanet: error: {error}", file=sys.stderr)
+        print(f"mkdocs-sanet: error: {outputs.printable(error)}", file=sys.stderr)
         return 2
     except Exception as error:  # a bug: still one line (say it when reporting it)
-        print(f"mkdocs-sanet: error: unexpected {type(error).__name__}: {error} (please report it)", file=sys.stderr)
+        print(f"mkdocs-sanet: error: unexpected {type(error).__name__}: {outputs.printable(error)} "
+              "(please report it)", file=sys.stderr)
         return 2
     return 0
 

@@ -468,3 +468,240 @@ def test_usage_errors_are_one_line_and_exit_2(capsys, argv, parts):
     code, out, err = run(capsys, *argv)
     one_line_error(code, err, *parts)
     assert out == ""
+
+
+# Races and crashes (issue 30): one writer at a time; a run killed midway is recovered by the next
+
+
+def an_export_with_the_authors_files(capsys, target, runtime) -> dict:
+    """An earlier export with the author's page, a folder of theirs at mode 700 and a file of
+    theirs at 600; what the author's part of it holds (files, links, modes)."""
+    assert export(capsys, target, runtime)[0] == 0
+    (target / "mine.html").write_text("<p>my page</p>\n")
+    (target / "private").mkdir(mode=0o700)
+    (target / "private" / "key.txt").write_text("secret")
+    os.chmod(target / "private" / "key.txt", 0o600)
+    os.chmod(target, 0o750)
+    capsys.readouterr()
+    return authors_part(target)
+
+
+def authors_part(target: Path) -> dict:
+    found = snapshot(target)
+    return {name: value for name, value in found.items()
+            if name.split(" ")[0] in ("mine.html", "private", "private/key.txt")} | {
+        "mode": stat.S_IMODE(target.stat().st_mode)}
+
+
+def killed_at(point: str, monkeypatch, *argv) -> None:
+    """Runs the command in a child process that is killed (SIGKILL: no handler runs) at that point
+    of the write, as `kill -9` would."""
+    import signal
+
+    def die(where):
+        if where == point:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    monkeypatch.setattr(outputs, "_pause", die)
+    pid = os.fork()
+    if pid == 0:  # the child: never returns into pytest
+        try:
+            cli.main([str(arg) for arg in argv])
+        finally:
+            os._exit(0)
+    _, status = os.waitpid(pid, 0)
+    monkeypatch.setattr(outputs, "_pause", lambda where: None)
+    assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL, status
+
+
+def hidden(folder: Path) -> list[str]:
+    """The hidden names beside the folder, their random parts cut."""
+    return sorted(name.split("-")[0] if name.startswith(f".{folder.name}.") and "-" in name else name
+                  for name in siblings(folder) if name.startswith("."))
+
+
+@pytest.mark.parametrize("command", ["build-model", "export"])
+def test_a_second_writer_of_the_folder_is_refused_with_a_true_message(capsys, tmp_path, entry, runtime,
+                                                                         monkeypatch, command):
+    """The second of two runs at once used to say "nothing was changed" while the user's page sat
+    only in a hidden .out.old-* folder. Now one writes at a time: the second, started while the
+    first is between its two renames, is refused and changes nothing; the first ends with all."""
+    target = tmp_path / "out"
+    run_it = (lambda: build_model(capsys, target)) if command == "build-model" else (
+        lambda: export(capsys, target, runtime))
+    assert run_it()[0] == 0
+    if command == "export":
+        (target / "mine.html").write_text("<p>my page</p>\n")
+    (entry / "manifest.json").write_text('{"model": 2}\n')
+    second = []
+
+    def race(where):
+        if where == "between renames":
+            second.append(run_it())
+
+    monkeypatch.setattr(outputs, "_pause", race)
+    code, _, err = run_it()
+    assert code == 0, err
+    (code2, _, err2), = second
+    one_line_error(code2, err2, f"{target}: mkdocs-sanet {command} (process {os.getpid()}) is writing it now",
+                   "nothing was changed: run the command again when that one has finished")
+    assert (target / "manifest.json" if command == "build-model" else target / "model" / "manifest.json"
+            ).read_text() == '{"model": 2}\n'
+    if command == "export":
+        assert (target / "mine.html").read_text() == "<p>my page</p>\n"
+    assert hidden(target) == []  # no lock, no old or new folder left
+
+
+def test_a_kill_between_the_two_renames_is_put_back_by_the_next_run(capsys, tmp_path, entry, runtime, monkeypatch):
+    target = tmp_path / "sanet"
+    mine = an_export_with_the_authors_files(capsys, target, runtime)
+    killed_at("between renames", monkeypatch, "export", target, "--runtime-dir", runtime)
+    assert not target.exists()  # the kill left the folder moved aside
+    assert hidden(target) == [".sanet.mkdocs", ".sanet.new", ".sanet.old"]
+    capsys.readouterr()
+    code, out, err = export(capsys, target, runtime)
+    assert code == 0, err
+    assert err.count("\n") == 1 and err.startswith(f"mkdocs-sanet: warning: {target}: put back: an earlier "
+                                                   f"mkdocs-sanet export was stopped while it swapped the folder"), err
+    assert "kept 2 files of yours" in out
+    assert authors_part(target) == mine
+    assert hidden(target) == []
+
+
+def test_a_kill_before_the_swap_leaves_the_folder_and_its_leftover_is_removed(capsys, tmp_path, entry, runtime,
+                                                                                monkeypatch):
+    target = tmp_path / "sanet"
+    mine = an_export_with_the_authors_files(capsys, target, runtime)
+    killed_at("staged", monkeypatch, "export", target, "--runtime-dir", runtime)
+    assert authors_part(target) == mine
+    assert hidden(target) == [".sanet.mkdocs", ".sanet.new"]
+    capsys.readouterr()
+    code, _, err = export(capsys, target, runtime)
+    assert code == 0 and err == "", err
+    assert authors_part(target) == mine
+    assert hidden(target) == []
+
+
+def test_a_kill_while_the_users_files_are_moved_across_stops_the_next_run(capsys, tmp_path, entry, runtime,
+                                                                           monkeypatch):
+    """After the swap, the user's originals are in the old folder (their copies in the new one):
+    the next run says where, and starts again only once the user has dealt with it."""
+    target = tmp_path / "sanet"
+    mine = an_export_with_the_authors_files(capsys, target, runtime)
+    killed_at("swapped", monkeypatch, "export", target, "--runtime-dir", runtime)
+    old, = (p for p in tmp_path.iterdir() if p.name.startswith(".sanet.old-"))
+    assert authors_part(old) | {"mode": 0o750} == mine and authors_part(target) == mine
+    capsys.readouterr()
+    code, _, err = export(capsys, target, runtime)
+    one_line_error(code, err, f"{target}: an earlier mkdocs-sanet export did not finish and left the previous "
+                   f"folder's remains in {old}, which may hold files of yours",
+                   "move what you need out of it, delete it, then run the command again")
+    assert authors_part(old) | {"mode": 0o750} == mine and authors_part(target) == mine
+    outputs.remove_tree(old)
+    code, _, err = export(capsys, target, runtime)
+    assert code == 0, err
+    assert authors_part(target) == mine
+    assert hidden(target) == []
+
+
+@pytest.mark.parametrize("case", ["a link", "a file of the user's", "a folder"])
+def test_a_lock_path_that_is_not_our_lock_is_refused_and_left(capsys, tmp_path, entry, runtime, case):
+    target = tmp_path / "sanet"
+    assert export(capsys, target, runtime)[0] == 0
+    lock = tmp_path / ".sanet.mkdocs-sanet-lock"
+    if case == "a link":
+        lock.symlink_to(tmp_path / "elsewhere")
+    elif case == "a folder":
+        lock.mkdir()
+    else:
+        lock.write_text("my notes\n")
+    before = snapshot(tmp_path)
+    code, _, err = export(capsys, target, runtime)
+    expected = {"a link": "a symbolic link: expected the lock", "a folder": "not a regular file: expected the lock",
+                "a file of the user's": "not a lock that mkdocs-sanet wrote"}[case]
+    one_line_error(code, err, f"{lock}: {expected}")
+    assert snapshot(tmp_path) == before
+
+
+def test_modes_are_kept_and_never_widened(capsys, tmp_path, entry, runtime):
+    """A re-export turned the author's mode-700 folders into 755; their chmod of a file of the
+    export's (still of its hash) was undone."""
+    target = tmp_path / "sanet"
+    assert export(capsys, target, runtime)[0] == 0
+    os.chmod(target, 0o700)
+    os.chmod(target / "presets", 0o700)
+    os.chmod(target / "index.html", 0o600)
+    (target / "private").mkdir(mode=0o700)
+    (target / "private" / "notes.txt").write_text("mine")
+    os.chmod(target / "private" / "notes.txt", 0o600)
+    modes = {name: value for name, value in snapshot(target).items() if name.endswith(" mode")}
+    (entry / "manifest.json").write_text('{"model": 2}\n')
+    assert export(capsys, target, runtime)[0] == 0
+    after = {name: value for name, value in snapshot(target).items() if name.endswith(" mode")}
+    assert after == modes
+    assert stat.S_IMODE(target.stat().st_mode) == 0o700
+
+
+# Odd targets (issue 30): a mount point, a long name, a newline in a name
+
+
+def test_a_mount_point_is_refused_before_anything_is_written(capsys, tmp_path, entry, runtime, monkeypatch):
+    """An empty mount point can be written into but never renamed ("Device or resource busy"
+    forever): refused with what to do. (Mounting needs privileges the tests may lack: the check
+    and the rename's EBUSY are made to happen.)"""
+    target = tmp_path / "mnt"
+    target.mkdir()
+    ismount = os.path.ismount
+    monkeypatch.setattr(os.path, "ismount", lambda path: str(path) == str(target) or ismount(path))
+    code, _, err = export(capsys, target, runtime)
+    one_line_error(code, err, f"{target}: a mount point (or a folder the system keeps busy), which cannot be renamed",
+                   f"expected a folder inside it, such as {target}/export")
+    assert list(target.iterdir()) == [] and hidden(target) == []
+
+
+def test_a_busy_folder_is_refused_with_the_same_message(capsys, tmp_path, entry, monkeypatch):
+    target = tmp_path / "model"
+    target.mkdir()
+    rename = os.rename
+
+    def busy(source, destination):
+        if str(source) == str(target):
+            raise OSError(errno.EBUSY, os.strerror(errno.EBUSY), str(source))
+        return rename(source, destination)
+
+    monkeypatch.setattr(os, "rename", busy)
+    code, _, err = build_model(capsys, target)
+    one_line_error(code, err, f"{target}: a mount point (or a folder the system keeps busy)",
+                   f"such as {target}/model")
+    assert list(target.iterdir()) == [] and hidden(target) == []
+
+
+def test_a_folder_name_of_the_longest_length_is_written_and_rewritten(capsys, tmp_path, entry, runtime):
+    """".NAME.new-XXXXXXXX" passed the 255-byte limit on a name: the hidden names are shortened."""
+    target = tmp_path / ("é" * 100 + "x" * 55)  # 255 bytes
+    assert export(capsys, target, runtime)[0] == 0
+    (target / "mine.html").write_text("mine")
+    (entry / "manifest.json").write_text('{"model": 2}\n')
+    code, out, err = export(capsys, target, runtime)
+    assert code == 0, err
+    assert (target / "mine.html").read_text() == "mine"
+    assert siblings(target) == sorted(["entry", "node_modules", target.name])
+    too_long = tmp_path / ("x" * 256)
+    code, _, err = export(capsys, too_long, runtime)
+    one_line_error(code, err, f"{too_long}: a name of 256 bytes: expected a folder name of at most 255 bytes")
+
+
+def test_a_newline_in_a_name_cannot_forge_a_line(capsys, tmp_path, entry, runtime):
+    forged = "mkdocs-sanet: error: forged"
+    target = tmp_path / f"site\n{forged}"
+    users_folder(target)
+    code, _, err = export(capsys, target, runtime)
+    one_line_error(code, err, f"{tmp_path}/site\\n{forged}: the folder is not empty")
+    assert not err.startswith(forged)
+    outputs.remove_tree(target)
+    assert export(capsys, target, runtime)[0] == 0
+    (target / f"a\n{forged}.html").write_text("mine")
+    code, out, err = export(capsys, target, runtime)
+    assert code == 0 and f"kept 1 file of yours (added, or changed since the last export; the export's own version " \
+                          f"is not written over a changed one): a\\n{forged}.html\n" in out, out
+    assert not any(line.startswith(forged) for line in out.splitlines())
