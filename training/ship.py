@@ -129,7 +129,7 @@ def main(argv=None) -> int:
             methods = {AVERAGED: evaluate.served_stylize(averaged, evaluate.COLOR_MATCH),
                        AVERAGED + evaluate.ALONE: evaluate.served_stylize(averaged), **methods}
         outputs: dict = {}
-        results = evaluate.evaluate(contents, styles, methods, args.vgg16, args.size, outputs)
+        results = evaluate.evaluate(contents, styles, methods, args.vgg16, args.size, outputs, identity=True)
     except (FileNotFoundError, ImportError, plugin_weights.WeightsError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
