@@ -223,8 +223,11 @@ class Renderer:
         stylesheet, script = demo_html.asset_tags(assets_url)
         if self._waiting():
             return stylesheet + demo_html.render_building(a["id"])
-        relative = lambda preset: demo_html.Preset(preset.label, get_relative_url(preset.url, url))  # noqa: E731
-        contents, styles = self._presets("content"), self._presets("style")
+        relative = lambda preset: demo_html.Preset(  # noqa: E731
+            preset.label, get_relative_url(preset.url, url), by=preset.by)
+        # The demo's own presets (contents="…", styles="…"), else the site's, else the built-in ones.
+        contents = a.get("contents") or self._presets("content")
+        styles = a.get("styles") or self._presets("style")
         offered = {key: [relative(p) for p in [a[k] for k in keys if k in a and a[k].url not in [p.url for p in presets]]
                          + presets]
                    for key, keys, presets in (("content", ["content"], contents), ("style", ["style", "style2"], styles))}
@@ -285,8 +288,9 @@ class Renderer:
         if configured:
             return [demo_html.Preset(demo_html.preset_label(path), PurePosixPath(path).as_posix())
                     for path in configured]
-        return [demo_html.Preset(demo_html.preset_label(path.name), f"{page_assets.SITE_FOLDER}/presets/{path.name}")
-                for path in sorted(page_assets.BUILTIN_PRESETS.glob(f"{role}-*.jpg"))]
+        return [demo_html.Preset(entry["title"], f"{page_assets.SITE_FOLDER}/presets/{entry['file']}",
+                                 by=demo_html.byline(entry))
+                for entry in page_assets.builtin_presets()[role]]
 
     # -- the site's files --------------------------------------------------------------------
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -24,7 +25,7 @@ import numpy as np
 from mkdocs_sanet import weights as plugin_weights
 from mkdocs_sanet.compression import quantize_uint8
 from training import evaluate
-from training.train import ENCODER_FILE, STATE, load_state, served_channels, write_atomically
+from training.train import ENCODER_FILE, STATE, TrainingError, load_state, served_channels
 
 TARGET = plugin_weights.DEFAULT_WEIGHTS.parent
 CONTENT_CEILING = 1.7  # the goal's content loss (issue 17)
@@ -46,6 +47,41 @@ def shipped_weights(state: Path) -> tuple[dict[str, dict[str, np.ndarray]], dict
         models[AVERAGED] = s.averaged_model()
     return {name: {**encoder, **model.plugin_weights(("transform", "decoder"), np.float16)}
             for name, model in models.items()}, s.meta
+
+
+def check_finite(candidates: dict[str, dict[str, np.ndarray]], state: Path) -> None:
+    """Every candidate's weights finite, or ShipError naming the first that is not."""
+    for name, arrays in candidates.items():
+        for key, value in arrays.items():
+            if not np.all(np.isfinite(value.astype(np.float32))):
+                raise ShipError(f"{state}: {name}: {key} holds NaN or infinite values: nothing is shipped")
+
+
+def check_results(results: dict) -> None:
+    for name, row in results.items():
+        for key, value in row.items():
+            if isinstance(value, float) and not np.isfinite(value):
+                raise ShipError(f"the evaluation of {name!r} gave {key} = {value}: nothing is shipped")
+
+
+def write_all(target: Path, files: dict[str, object]) -> None:
+    """Every file written in full beside its place first (a hidden temporary name), then each renamed
+    over the old one: a failure while writing leaves the shipped folder as it was. `files`: name ->
+    bytes, or a callable that writes the file at the path it is given."""
+    staged = {}
+    try:
+        for name, content in files.items():
+            tmp = target / f".ship-{os.getpid()}-{name}"  # the same suffix: np.savez adds .npz to a name without it
+            staged[name] = tmp
+            if callable(content):
+                content(tmp)
+            else:
+                tmp.write_bytes(content)
+        for name, tmp in staged.items():
+            os.replace(tmp, target / name)
+    finally:
+        for tmp in staged.values():
+            tmp.unlink(missing_ok=True)
 
 
 def better(new: dict, old: dict | None) -> bool:
@@ -114,6 +150,7 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     try:
         candidates, meta = shipped_weights(args.state)
+        check_finite(candidates, args.state)
         # As the site computes: every conv stored as uint8 (the served compression's uint8=all).
         served = {name: {k: quantize_uint8(v.astype(np.float32)) for k, v in arrays.items()}
                   for name, arrays in candidates.items()}
@@ -130,7 +167,7 @@ def main(argv=None) -> int:
                        AVERAGED + evaluate.ALONE: evaluate.served_stylize(averaged), **methods}
         outputs: dict = {}
         results = evaluate.evaluate(contents, styles, methods, args.vgg16, args.size, outputs, identity=True)
-    except (FileNotFoundError, ImportError, plugin_weights.WeightsError) as error:
+    except (FileNotFoundError, ImportError, plugin_weights.WeightsError, TrainingError, ShipError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     pairs = f"{len(contents)} photos x {len(styles)} paintings"
@@ -139,6 +176,7 @@ def main(argv=None) -> int:
     if AVERAGED + evaluate.ALONE in results:
         point["averaged"] = _loss_row(results[AVERAGED + evaluate.ALONE], AVERAGED)
     try:
+        check_results(results)
         curve = merged_curve(earlier_curve(args.target, meta), meta["curve"], point)
     except ShipError as error:
         print(f"error: {error}", file=sys.stderr)
@@ -151,26 +189,30 @@ def main(argv=None) -> int:
     print(evaluate.table(results))
     print(f"candidate: {pick}")
     old_file = args.target / "evaluation.json"
-    old = json.loads(old_file.read_text())["trained"] if old_file.is_file() else None
+    try:
+        old = _loss_row(json.loads(old_file.read_text())["trained"], str(old_file)) if old_file.is_file() else None
+    except (ValueError, KeyError, TypeError, RecursionError) as error:
+        print(f"error: {old_file}: expected the shipped evaluation (an object with `trained`: content and style): "
+              f"{str(error)[:80]}", file=sys.stderr)
+        return 2
     if not (better(results["trained"], old) or args.force):
         print(f"not shipped: style {results['trained']['style']:.1f} / content {results['trained']['content']:.3f} "
               f"against the shipped {old['style']:.1f} / {old['content']:.3f}")
         return 1
     target = args.target
     target.mkdir(parents=True, exist_ok=True)
-    write_atomically(target / plugin_weights.WEIGHTS_FILE,
-                     lambda tmp: plugin_weights.save(tmp, arrays, "vgg16", served_channels(), evaluate.COLOR_MATCH))
     record = {k: v for k, v in meta.items() if k != "history"} | {"curve": curve}
     record["last_losses"] = meta["history"][-5:]
     evaluation = {"pairs": pairs, "size": args.size, "samples": meta["samples"], "weights": pick, **results}
-    for name, text in (("training.json", json.dumps(record, indent=1)),
-                       ("evaluation.json", json.dumps(evaluation, indent=2)),
-                       ("README.md", evaluate.model_card(
-                           {**meta, "curve": curve},
-                           results, args.sources, args.size, pairs, pick == AVERAGED))):
-        write_atomically(target / name, lambda tmp, text=text: tmp.write_text(text + "\n"))
     grid = evaluate.grid(outputs, len(contents), len(styles), method=pick)
-    write_atomically(target / "grid.jpg", lambda tmp: grid.save(tmp, format="JPEG", quality=90))
+    channels = served_channels(skips=any(k.startswith("transform/skip") for k in arrays))
+    write_all(target, {
+        plugin_weights.WEIGHTS_FILE: lambda tmp: plugin_weights.save(tmp, arrays, "vgg16", channels, evaluate.COLOR_MATCH),
+        "training.json": (json.dumps(record, indent=1) + "\n").encode(),
+        "evaluation.json": (json.dumps(evaluation, indent=2) + "\n").encode(),
+        "README.md": (evaluate.model_card({**meta, "curve": curve}, results, args.sources, args.size, pairs,
+                                          pick == AVERAGED) + "\n").encode(),
+        "grid.jpg": lambda tmp: grid.save(tmp, format="JPEG", quality=90)})
     print(f"shipped {target} ({pick}): {meta['samples']:,} samples, style {results['trained']['style']:.1f}, "
           f"content {results['trained']['content']:.3f}")
     return 0

@@ -109,6 +109,23 @@ def make_encoder(state: Path) -> Path:
     return path
 
 
+def read_arrays(path: Path) -> dict[str, np.ndarray]:
+    """A state's .npz, its members' headers checked before anything is allocated (plain numeric or
+    string arrays within the weights' limits: mkdocs_sanet.weights), or WeightsError naming it."""
+    return plugin_weights._read_npz(path)
+
+
+def check_shapes(path: Path, arrays: dict[str, np.ndarray], expected: dict[str, tuple], prefix: str = "",
+                 what: str = "weights") -> None:
+    """Each expected array present, of its shape and a float kind, or TrainingError naming the file."""
+    for name, shape in expected.items():
+        value = arrays.get(prefix + name)
+        if value is None:
+            raise TrainingError(f"{path}: no {prefix}{name}: expected the {what} ({len(expected)} arrays)")
+        if value.dtype.kind != "f" or value.size != math.prod(shape) or (value.ndim > 1 and value.shape != tuple(shape)):
+            raise TrainingError(f"{path}: {prefix}{name} is {value.dtype} {value.shape}: expected float {tuple(shape)}")
+
+
 def read_encoder(state: Path) -> dict[str, np.ndarray]:
     """The frozen encoder as served: float16 on disk, uint8-quantized as the export stores it."""
     from mkdocs_sanet.compression import quantize_uint8
@@ -116,8 +133,11 @@ def read_encoder(state: Path) -> dict[str, np.ndarray]:
     path = state / ENCODER_FILE
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no encoder (make it once with: python -m training.train --init)")
-    with np.load(path, allow_pickle=False) as data:
-        return {k: quantize_uint8(data[k].astype(np.float32)) for k in data.files}
+    arrays = read_arrays(path)
+    expected = {n: shape for n, shape in arch.weight_shapes("vgg16", served_channels()).items()
+                if n.startswith("encoder/")}
+    check_shapes(path, arrays, expected, what="served encoder's weights")
+    return {k: quantize_uint8(arrays[k].astype(np.float32)) for k in expected}
 
 
 def build_model(state: Path, seed: int = 0) -> SANetTorch:
@@ -190,13 +210,40 @@ def new_meta(seed: int) -> dict:
             "lambdas": {"content": LAMBDA_C, "style": LAMBDA_S, "identity1": LAMBDA_ID1, "identity2": LAMBDA_ID2}}
 
 
+def parse_meta(path: Path, arrays: dict[str, np.ndarray]) -> dict:
+    """The state's meta, checked where read: a JSON object with the run's fields, or TrainingError."""
+    text = arrays.get("meta")
+    if text is None or text.dtype.kind != "U" or text.shape != ():
+        raise TrainingError(f"{path}: no meta (a JSON text): expected a training state (training.train writes it)")
+    try:
+        meta = json.loads(str(text))
+    except (ValueError, RecursionError) as error:
+        raise TrainingError(f"{path}: meta is not JSON ({str(error)[:80]})") from None
+    kinds = {"iteration": int, "samples": int, "schedule": list, "lambdas": dict, "sessions": list, "curve": list,
+             "history": list, "lr": (int, float), "lr_decay": (int, float), "rng": list}
+    for key, kind in kinds.items():
+        if not isinstance(meta, dict) or not isinstance(meta.get(key), kind) or isinstance(meta.get(key), bool):
+            raise TrainingError(f"{path}: meta.{key} is missing or not a {getattr(kind, '__name__', 'number').replace('int', 'whole number')}: "
+                                "expected a training state (training.train writes it)")
+    if not all(isinstance(p, dict) and isinstance(p.get("crop"), int) and isinstance(p.get("batch"), int)
+               for p in meta["schedule"]) or not meta["schedule"]:
+        raise TrainingError(f"{path}: meta.schedule: expected phases with whole-number crop and batch")
+    return meta
+
+
 def read_meta(state: Path, seed: int = 0) -> dict:
     """The run's meta alone (no weights read), or a new run's."""
     path = state / STATE_FILE
     if not path.is_file():
         return new_meta(seed)
-    with np.load(path, allow_pickle=False) as data:
-        return json.loads(str(data["meta"]))
+    plugin_weights._check_npz(path)
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return parse_meta(path, {"meta": data["meta"]} if "meta" in data.files else {})
+    except (OSError, ValueError) as error:
+        if isinstance(error, TrainingError):
+            raise
+        raise TrainingError(f"{path}: not a readable training state ({error})") from None
 
 
 def load_state(state: Path, seed: int = 0, device: str = "cpu") -> State:
@@ -210,9 +257,16 @@ def load_state(state: Path, seed: int = 0, device: str = "cpu") -> State:
     rng = random.Random(seed)
     if not path.is_file():
         return State(model, optimizer, new_meta(seed), rng, {n: by_plugin[n].detach().clone() for n in names})
-    with np.load(path, allow_pickle=False) as data:
-        meta = json.loads(str(data["meta"]))
-        arrays = {k: data[k] for k in data.files if k != "meta"}
+    arrays = read_arrays(path)
+    meta = parse_meta(path, arrays)
+    shapes = {n: arch.weight_shapes("vgg16", model.channels)[n] for n in names}
+    old = {n: shape for n, shape in shapes.items() if f"weights/{n}" in arrays or not is_skip_weight(n)}
+    check_shapes(path, arrays, old, "weights/", "trained weights")
+    flat = {n: (math.prod(shape),) for n, shape in old.items()}
+    check_shapes(path, arrays, {n: v for n, v in flat.items() if "ema/" + n in arrays}, "ema/", "averaged weights")
+    if meta.get("adam_step", 0) > 0:
+        check_shapes(path, arrays, flat, "adam_m/", "optimizer's moments")
+        check_shapes(path, arrays, flat, "adam_v/", "optimizer's moments")
     # A state from before the shallow skips starts them at zero: the same pictures as before.
     weights = {n: arrays[f"weights/{n}"] if f"weights/{n}" in arrays or not is_skip_weight(n)
                else np.zeros(arch.weight_shapes("vgg16", model.channels)[n], np.float32) for n in names}
@@ -232,8 +286,11 @@ def load_state(state: Path, seed: int = 0, device: str = "cpu") -> State:
                 "exp_avg": torch.from_numpy(arrays[f"adam_m/{n}"].astype(np.float32)).reshape(p.shape).to(device),
                 "exp_avg_sq": torch.from_numpy(arrays[f"adam_v/{n}"].astype(np.float32)).reshape(p.shape).to(device),
             }
-    version, internal, gauss = meta.pop("rng")
-    rng.setstate((version, tuple(internal), gauss))
+    try:
+        version, internal, gauss = meta.pop("rng")
+        rng.setstate((version, tuple(internal), gauss))
+    except (TypeError, ValueError):
+        raise TrainingError(f"{path}: meta.rng is not a saved random.Random state") from None
     # A state from before the average starts one now, from its weights.
     meta.setdefault("ema_decay", EMA_DECAY)
     ema = {n: (torch.from_numpy(arrays[f"ema/{n}"].astype(np.float32)).reshape(by_plugin[n].shape).to(device)

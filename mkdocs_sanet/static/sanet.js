@@ -1,13 +1,14 @@
 /* mkdocs-sanet: a small API around the three SANet graph models.
  *
  *   const {model, backend, note} = await sanet.prepare(runtimeUrl, modelUrl, ["webgpu", "webgl", "wasm", "cpu"],
- *                                                      {choice: "auto", onProgress, onStatus});
+ *                                                      {choice: "auto", onProgress, onRuntimeBytes, onStatus});
  *   const out = await model.stylize(contentCanvas, styleCanvas, {strength: 1, passes: 1, style2, mix: 0.5,
  *                                                                 mask, keepColors: false});  // tf.Tensor3D in [0, 1]
  *   const live = await sanet.startWebcam(model, canvas, styleCanvas, {size: 160, ...});  // live.stop()
  *   sanet.threads("wasm")  // the WASM backend's threads: 1, or more on a cross-origin isolated page
  *
- * prepare loads the TF.js runtime, the model and makes a first small run. With choice "auto" it
+ * prepare loads the TF.js runtime (onRuntimeBytes(bytes, expected): its scripts' download, see
+ * prefetch), the model (onProgress(loaded, total)) and makes a first small run. With choice "auto" it
  * passes over a backend that is software-rendered, lacks 32-bit float textures, does not start,
  * loses its context, or whose first run fails or gives non-finite numbers; `note` says why.
  *
@@ -30,17 +31,45 @@
   const SOFTWARE = /swiftshader|llvmpipe|softpipe|software|basic render/i;
 
   const scripts = new Map();
-  function loadScript(url) {
+  /* A script, once per page. With onBytes, read first through the HTTP cache, counting its bytes
+   * (prefetch), so that a slow connection shows the runtime's progress too. */
+  function loadScript(url, onBytes) {
     if (!scripts.has(url)) {
-      scripts.set(url, new Promise((resolve, reject) => {
+      scripts.set(url, prefetch(url, onBytes).then(() => new Promise((resolve, reject) => {
         const script = document.createElement("script");
         script.src = url;
         script.onload = () => resolve();
         script.onerror = () => reject(new Error(`could not load ${url}`));
         document.head.appendChild(script);
-      }));
+      })));
     }
     return scripts.get(url);
+  }
+
+  const prefetched = new Map();
+  /* Reads a file once, calling onBytes(bytes, expected) as it arrives: first (0, its Content-Length,
+   * 0 when unknown), then (bytes, 0) for each chunk. The <script> or fetch that follows is served
+   * from the browser's cache. A failure is left to that <script> to report. */
+  function prefetch(url, onBytes) {
+    if (!onBytes) return Promise.resolve();
+    if (!prefetched.has(url)) {
+      prefetched.set(url, (async () => {
+        try {
+          const response = await fetch(url);
+          if (!response.ok || !response.body) return;
+          onBytes(0, Number(response.headers.get("content-length")) || 0);
+          const reader = response.body.getReader();
+          for (;;) {
+            const {done, value} = await reader.read();
+            if (done) return;
+            onBytes(value.byteLength, 0);
+          }
+        } catch (error) {
+          // the <script> says what went wrong
+        }
+      })());
+    }
+    return prefetched.get(url);
   }
 
   // Backends that failed on this page (did not start, lost their context, a bad first run): why.
@@ -85,11 +114,11 @@
 
   let wasmPathsSet = false;
   /* Makes `name` TF.js's backend: "" when it runs, else why not. */
-  async function startBackend(name, base) {
+  async function startBackend(name, base, onBytes) {
     if (unusable.has(name)) return unusable.get(name);
     try {
       if (name === "webgpu" && !navigator.gpu) throw new Error("this browser has no WebGPU");
-      if (BACKEND_SCRIPTS[name]) await loadScript(base + BACKEND_SCRIPTS[name]);
+      if (BACKEND_SCRIPTS[name]) await loadScript(base + BACKEND_SCRIPTS[name], onBytes);
       if (name === "wasm" && !wasmPathsSet) {
         tf.wasm.setWasmPaths(base);
         wasmPathsSet = true;
@@ -120,19 +149,19 @@
   /* Loads TF.js from the site itself and starts a backend: `choice` ("auto": the first of
    * `backends` without a caveat that starts, else the named one). Resolves to
    * {backend, passed}: passed lists why earlier backends were not used. */
-  async function startRuntime(runtimeUrl, backends, choice = "auto") {
+  async function startRuntime(runtimeUrl, backends, choice = "auto", onBytes) {
     const base = new URL(runtimeUrl, location.href).href;
-    await loadScript(base + "tf-core.min.js");
-    await loadScript(base + "tf-converter.min.js");
-    await loadScript(base + "tf-backend-cpu.min.js");
+    const core = ["tf-core.min.js", "tf-converter.min.js", "tf-backend-cpu.min.js"].map((name) => base + name);
+    await Promise.all(core.map((url) => prefetch(url, onBytes)));  // their sizes known at once
+    for (const url of core) await loadScript(url, onBytes);
     if (choice !== "auto") {
-      const why = await startBackend(choice, base);
+      const why = await startBackend(choice, base, onBytes);
       if (why) throw new Error(`${why}: choose Auto or another backend`);
       return {backend: choice, passed: []};
     }
     const passed = [];
     for (const name of backends) {
-      const why = unusable.get(name) || (await caveat(name)) || (await startBackend(name, base)) ||
+      const why = unusable.get(name) || (await caveat(name)) || (await startBackend(name, base, onBytes)) ||
           precisionCaveat(name);
       if (!why) return {backend: name, passed};
       passed.push(why);
@@ -142,10 +171,11 @@
 
   /* Runtime, model and a first small run on one backend (see the top of this file). Resolves
    * to {model, backend, note}; note: why this backend, for the reader. */
-  async function prepare(runtimeUrl, modelUrl, backends, {choice = "auto", onProgress, onStatus = () => {}} = {}) {
+  async function prepare(runtimeUrl, modelUrl, backends,
+                         {choice = "auto", onProgress, onRuntimeBytes, onStatus = () => {}} = {}) {
     for (;;) {
       onStatus("loading");
-      const {backend, passed} = await startRuntime(runtimeUrl, backends, choice);
+      const {backend, passed} = await startRuntime(runtimeUrl, backends, choice, onRuntimeBytes);
       const model = await load(modelUrl, {onProgress});
       const note = choice === "auto" ? passed.join("; ")
           : ["your choice", precisionCaveat(backend) && `${precisionCaveat(backend)}: the picture may be wrong`]
