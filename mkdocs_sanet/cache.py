@@ -22,7 +22,6 @@ import hashlib
 import json
 import os
 import re
-import shutil
 import stat
 import time
 import uuid
@@ -30,7 +29,8 @@ from collections.abc import Callable, Iterable
 from importlib import metadata
 from pathlib import Path
 
-from . import architecture, bundled
+from . import architecture, bundled, jsonfile
+from .outputs import remove_tree, walk
 from .outputs import sha256 as _sha256
 from .compression import DEFAULT, parse
 from .weights import ModelSource
@@ -42,6 +42,11 @@ MANIFEST = "manifest.json"
 _CODE = ("architecture.py", "model.py", "export.py", "weights.py", "checkpoints.py", "pipeline.py", "compression.py")
 _TMP_PREFIX = ".tmp-"
 _TRASH_PREFIX = ".trash-"
+# Exactly the names put() and discard() give (a key, a random part): nothing else in the cache
+# folder is removed as a leftover, since cache_dir may be a folder of the user's.
+_LEFTOVER = re.compile(r"\.(tmp|trash)-[0-9a-f]{32}-[0-9a-f]{8}")
+# The part of the model each graph holds (export.PART_OF; the model card reads it).
+_PART_OF = {"encode": "encoder", "transform": "transform", "decode": "decoder"}
 
 # Entries whose hashes this process has checked (or written), by folder: the stat of each
 # file then. Hashing the default model's 14 files (35 MB) takes about 75 ms here (200 ms
@@ -90,8 +95,10 @@ def model_key(source: ModelSource, quantization: str, compression: str = DEFAULT
 
 
 def _files(folder: Path) -> list[str]:
-    """The entry's files but its manifest, as POSIX paths relative to the folder."""
-    names = (p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
+    """The entry's files but its manifest, as POSIX paths relative to the folder (at any depth:
+    no recursion)."""
+    names = ((top / name).relative_to(folder).as_posix() for top, _, files in walk(folder) for name in files
+             if (top / name).is_file())
     return sorted(name for name in names if name != MANIFEST)
 
 
@@ -146,10 +153,10 @@ class Cache:
         if odd is not None:
             return odd
         try:
-            manifest = json.loads((entry / MANIFEST).read_text())
+            manifest = jsonfile.loads((entry / MANIFEST).read_bytes())
         except FileNotFoundError:
             return f"no {MANIFEST}"
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        except (OSError, ValueError) as error:  # UnicodeDecodeError, JSONDecodeError, nested too deep
             return f"{MANIFEST} is unreadable: {error}"
         files = manifest.get("files") if isinstance(manifest, dict) else None
         if not (isinstance(files, dict) and isinstance(manifest.get("graphs"), dict) and all(
@@ -184,7 +191,7 @@ class Cache:
         return None
 
     def manifest(self, key: str) -> dict:
-        return json.loads((self.path(key) / MANIFEST).read_text())
+        return jsonfile.loads((self.path(key) / MANIFEST).read_bytes())
 
     def put(self, key: str, build, graphs: Iterable[str] = ()) -> Path:
         """Run build(tmp_folder), record its files' sizes and hashes in its manifest, and move it
@@ -213,7 +220,7 @@ class Cache:
                     if attempt:
                         raise
         finally:
-            shutil.rmtree(tmp, ignore_errors=True)
+            remove_tree(tmp)
         _verified[self.path(key)] = _stats(self.path(key), _files(self.path(key)))
         return self.path(key)
 
@@ -240,23 +247,32 @@ class Cache:
 
     def remove_stale(self, older_than_s: float = 24 * 3600) -> None:
         """Delete what interrupted builds left behind: temporary folders older than older_than_s,
-        and any damaged entry moved aside."""
-        if not self.root.is_dir():
+        and any damaged entry moved aside. Only names that put() and discard() give are removed
+        (a temporary folder: a folder, not a link), never another `.tmp-*` or `.trash-*`: the
+        cache folder may be one of the user's (`cache_dir: ''`, `docs`)."""
+        try:
+            found = os.listdir(self.root)
+        except OSError:
             return
-        for prefix, age in ((_TMP_PREFIX, older_than_s), (_TRASH_PREFIX, 0)):
-            for folder in self.root.glob(f"{prefix}*"):
-                try:
-                    if time.time() - folder.lstat().st_mtime >= age:
-                        _remove(folder)
-                except FileNotFoundError:
-                    pass
+        for name in found:
+            match = _LEFTOVER.fullmatch(name)
+            if match is None:
+                continue
+            path = self.root / name
+            try:
+                info = path.lstat()
+                if match[1] == "tmp" and (not stat.S_ISDIR(info.st_mode) or time.time() - info.st_mtime < older_than_s):
+                    continue
+                _remove(path)
+            except FileNotFoundError:
+                pass
 
 
 def _remove(path: Path) -> None:
     """A folder with what it holds (never what its links point at), or a file or link."""
     try:
         if stat.S_ISDIR(path.lstat().st_mode):
-            shutil.rmtree(path, ignore_errors=True)
+            remove_tree(path)  # iterative: a folder nested 100,000 deep too
         else:
             path.unlink()
     except FileNotFoundError:
@@ -265,10 +281,14 @@ def _remove(path: Path) -> None:
 
 def _not_regular(entry: Path) -> str | None:
     """The first thing in the entry that is neither a folder nor a regular file (a link, a FIFO,
-    a device), described; None when there is none. A link could ship a file from anywhere."""
-    for folder, folders, names in os.walk(entry):  # os.walk does not enter linked folders
+    a device), or a folder inside a folder (the graphs' folders hold files only), described;
+    None when there is none. A link could ship a file from anywhere. Walked without recursion
+    (a forged entry may nest folders thousands deep)."""
+    for folder, folders, names in walk(entry):  # never enters linked folders
+        if folder != entry and folders:
+            return f"{(folder / folders[0]).relative_to(entry).as_posix()} is a folder inside a graph's folder"
         for name in sorted(folders + names):
-            path = Path(folder) / name
+            path = folder / name
             mode = path.lstat().st_mode
             if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
                 kind = "a link" if stat.S_ISLNK(mode) else "not a regular file"
@@ -298,7 +318,7 @@ def _content(entry: Path, manifest: dict, present: list[str], graphs: tuple[str,
         problem = _graph_model(entry / graph, shipped)
         if problem is not None:
             return f"{graph}/model.json {problem}"
-        paths = [p for group in json.loads((entry / graph / "model.json").read_bytes())["weightsManifest"]
+        paths = [p for group in jsonfile.loads((entry / graph / "model.json").read_bytes())["weightsManifest"]
                  for p in group["paths"]]
         named.update(f"{graph}/{p}" for p in paths)
         size = sum((entry / graph / name).stat().st_size for name in ["model.json", *paths])
@@ -327,6 +347,34 @@ def _content(entry: Path, manifest: dict, present: list[str], graphs: tuple[str,
     if not (isinstance(compression, dict) and isinstance(compression.get("channels"), dict) and all(
             isinstance(k, str) and _count(v) for k, v in compression["channels"].items())):
         return f"{MANIFEST}: compression.channels is not a table of convs and channel counts"
+    return _card_fields(manifest)
+
+
+def _card_fields(manifest: dict) -> str | None:
+    """What the pages read of the manifest beyond the numbers checked above (the model card:
+    each graph's part, the encoder, the compressed widths and uint8 convs), or None when it is
+    all as the export writes it."""
+    listed = manifest["graphs"]
+    for graph, info in listed.items():
+        if info.get("part") != _PART_OF.get(graph):
+            return f"{MANIFEST}: graphs.{graph}.part is {info.get('part')!r}, expected {_PART_OF.get(graph)!r}"
+    encoder = manifest["encoder"]
+    if encoder not in architecture.ENCODERS:
+        return f"{MANIFEST}: encoder is {encoder!r}, expected one of {sorted(architecture.ENCODERS)}"
+    channels = manifest["compression"]["channels"]
+    if not all(0 < width <= 65536 for width in channels.values()):
+        return f"{MANIFEST}: compression.channels holds a width outside 1 to 65,536"
+    try:
+        convs = set(architecture.conv_table(encoder, channels))
+        architecture.flops(encoder, 512, 512, channels, (512, 512))
+    except (ValueError, KeyError, TypeError, ArithmeticError) as error:
+        return f"{MANIFEST}: compression.channels do not make a model ({error})"
+    unknown = sorted(name for name in channels if name not in convs and name.removesuffix("/rank") not in convs)
+    if unknown:
+        return f"{MANIFEST}: compression.channels names {unknown[0]!r}, which is no conv of the model"
+    uint8 = manifest["compression"].get("uint8", [])
+    if not (isinstance(uint8, list) and all(isinstance(name, str) and name in convs for name in uint8)):
+        return f"{MANIFEST}: compression.uint8 is not a list of the model's convs"
     return None
 
 
@@ -337,8 +385,8 @@ def _count(value) -> bool:
 def _graph_model(folder: Path, shipped: set[str]) -> str | None:
     """What is wrong with a graph's model.json (its folder holds the files `shipped`), or None."""
     try:
-        model = json.loads((folder / "model.json").read_bytes())
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        model = jsonfile.loads((folder / "model.json").read_bytes())
+    except ValueError as error:  # UnicodeDecodeError, JSONDecodeError, nested too deep
         return f"is not JSON ({error})"
     if not isinstance(model, dict) or model.get("format") != "graph-model":
         return "is not a TF.js graph model (its format is not 'graph-model')"

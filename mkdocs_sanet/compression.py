@@ -380,6 +380,7 @@ def compressed_weights(source, setting: Setting, log=print, cache_dir: Path | No
         try:
             if path.is_symlink() or not path.is_file():
                 raise OSError("not a regular file")
+            weights_mod._check_npz(path)  # the headers first, as weights.npz's: np.load allocates what they say
             with np.load(path, allow_pickle=False) as data:
                 out = {name: data[name] for name in data.files}
             # Checked where it is read: every weight of the compressed widths, finite, nothing else.

@@ -19,9 +19,10 @@ import json
 import logging
 import os
 import re
-import shutil
 import stat
 from pathlib import Path
+
+from .outputs import remove_tree
 
 log = logging.getLogger("mkdocs.plugins.sanet")
 
@@ -211,7 +212,7 @@ def _cached(path: Path, tex: str, display: bool) -> str | None:
 def _remove(path: Path) -> None:
     try:
         if path.is_dir() and not path.is_symlink():
-            shutil.rmtree(path)
+            remove_tree(path)  # iterative: a forged folder may nest thousands deep
         else:
             path.unlink()
     except FileNotFoundError:

@@ -36,6 +36,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import jsonfile
+
 MANIFEST = ".mkdocs-sanet-manifest.json"
 FORMAT = 1
 # How many of the user's files a one-line message names.
@@ -197,7 +199,7 @@ class Output:
         try:
             if path.is_symlink() or not path.is_file():
                 raise ValueError("not a regular file")
-            data = json.loads(path.read_text(encoding="utf-8"))
+            data = jsonfile.loads(path.read_bytes())
             files = data["files"]
             if data.get("tool") != "mkdocs-sanet" or not isinstance(files, dict) or not all(
                     isinstance(k, str) and isinstance(v, str) for k, v in files.items()):
@@ -479,12 +481,12 @@ class _Lock:
         if not data:
             return {}
         try:
-            found = json.loads(data)
+            found = jsonfile.loads(data)
             if not (isinstance(found, dict) and found.get("tool") == self.TOOL):
                 raise ValueError("not a lock")
             return {k: found.get(k) for k in ("command", "pid", "staging", "old", "staging_id", "old_id")
                     if isinstance(found.get(k), (str, int, list))}
-        except (ValueError, RecursionError):
+        except ValueError:
             if refuse:
                 raise OutputError(f"{printable(self.path)}: not a lock that mkdocs-sanet wrote: expected its lock "
                                   f"for {self.output.shown}, or nothing there (move the file away)") from None

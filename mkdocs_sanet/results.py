@@ -16,7 +16,6 @@ import io
 import json
 import logging
 import os
-import shutil
 import stat
 import struct
 import subprocess
@@ -25,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .bundled import require_build_extra
+from .outputs import remove_tree
 from .weights import ModelSource
 
 log = logging.getLogger("mkdocs.plugins.sanet")
@@ -119,7 +119,7 @@ def _intact(job: Job, path: Path) -> bool:
         return True
     log.warning(f"sanet: the cached results picture {path} is damaged ({why}): computing it again")
     if stat.S_ISDIR(st.st_mode):
-        shutil.rmtree(path)
+        remove_tree(path)  # iterative: a forged folder may nest thousands deep
     else:
         path.unlink()
     return False

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import architecture, bundled, checkpoints
+from . import architecture, bundled, checkpoints, jsonfile
 
 # The wheel's copy (release step), else the source checkout's folder.
 MODEL_ASSETS = bundled.MODEL_ASSETS if bundled.MODEL_ASSETS.is_dir() else bundled.PACKAGE.parent / "model_assets"
@@ -231,7 +231,7 @@ def _npz_header(path: Path) -> tuple[list[str], str, architecture.Channels, floa
         raise WeightsError(f"{path}: meta/color_match is {color!r}, expected one float from 0 to 1 "
                            f"(as mkdocs_sanet.weights.save writes it)")
     try:
-        widths = json.loads(channels)
+        widths = jsonfile.loads(channels)  # nesting bounded: a forged one is a message, not a RecursionError
     except ValueError:
         widths = None
     if not isinstance(widths, dict) or not all(
@@ -300,6 +300,10 @@ def load(source: ModelSource) -> dict[str, np.ndarray]:
             weights.setdefault(name, value)
     origin = ", ".join(str(p) for p in source.files)
     check(weights, source.encoder, origin, source.widths())
+    for name, value in weights.items():
+        if np.asarray(value).dtype.kind not in "biuf":
+            raise WeightsError(f"{origin}: weight {name} holds {np.asarray(value).dtype} values: expected numbers "
+                               "(floats)")
     out = {name: np.asarray(value, np.float32) for name, value in weights.items()}
     for name, value in out.items():
         if not np.isfinite(value).all():

@@ -281,12 +281,43 @@ def test_entries_are_hashed_once_per_process_while_unchanged(tmp_path, monkeypat
 
 
 def test_stale_temporary_folders_are_removed(tmp_path):
-    old, fresh, trash = tmp_path / ".tmp-k-1", tmp_path / ".tmp-k-2", tmp_path / ".trash-k-3"
+    key = "0123456789abcdef" * 2
+    old, fresh, trash = (tmp_path / f".tmp-{key}-00000001", tmp_path / f".tmp-{key}-00000002",
+                         tmp_path / f".trash-{key}-00000003")
     for folder in (old, fresh, trash):
         (folder / "encode").mkdir(parents=True)
     os.utime(old, (time.time() - 2 * 86400,) * 2)
     cache.Cache(tmp_path).put("k", fake_graphs, export.SIGNATURES)
     assert sorted(p.name for p in tmp_path.iterdir()) == [fresh.name, "k"]
+
+
+def test_a_cache_dir_of_the_users_loses_nothing_of_theirs(tmp_path):
+    """cache_dir: '' (the project folder) or docs: remove_stale deleted every .trash-* and every
+    day-old .tmp-* there, whoever had made them. Only the names the cache gives are removed."""
+    key = "0123456789abcdef" * 2
+    project = tmp_path / "project"
+    theirs = {".tmp-notes": "folder", ".trash-2023": "folder", ".tmp-build.log": "file",
+              f".trash-{key}": "folder", f".tmp-{key}-0000000g": "folder",
+              f".tmp-{key}-00000001": "file",  # our name, but not a folder: not ours
+              f".tmp-{key}-00000002.bak": "folder"}
+    for name, kind in theirs.items():
+        path = project / name
+        if kind == "folder":
+            (path / "sub").mkdir(parents=True)
+            (path / "sub" / "mine.txt").write_text("mine")
+        else:
+            project.mkdir(exist_ok=True)
+            path.write_text("mine")
+        os.utime(path, (time.time() - 3 * 86400,) * 2)
+    ours = [project / f".tmp-{key}-0000000a", project / f".trash-{key}-0000000b"]
+    for path in ours:
+        (path / "encode").mkdir(parents=True)
+        os.utime(path, (time.time() - 3 * 86400,) * 2)
+    cache.Cache(project).remove_stale()
+    assert sorted(p.name for p in project.iterdir()) == sorted(theirs)
+    for name, kind in theirs.items():
+        path = project / name
+        assert (path / "sub" / "mine.txt" if kind == "folder" else path).read_text() == "mine"
 
 
 def test_cache_dir_that_is_a_file(tmp_path, capsys):

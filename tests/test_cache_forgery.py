@@ -20,7 +20,7 @@ import pytest
 from PIL import Image, ImageOps
 
 from helpers import DEMO_PAGE, PRESETS, ROOT, mkdocs_build, write_site
-from mkdocs_sanet import cache, export, formulas, results
+from mkdocs_sanet import cache, export, formulas, outputs, results
 
 MATH = "markdown_extensions:\n  - pymdownx.arithmatex:\n      generic: true\n"
 KATEX = ROOT / "node_modules"
@@ -29,7 +29,8 @@ KATEX = ROOT / "node_modules"
 def reseal(entry: Path) -> None:
     """What a forger does after changing an entry: the manifest's sizes and hashes made to match."""
     manifest = json.loads((entry / "manifest.json").read_text())
-    files = sorted(p for p in entry.rglob("*") if p.is_file() and p.name != "manifest.json")
+    files = sorted(top / name for top, _, names in outputs.walk(entry) for name in names  # any depth
+                   if (top / name).is_file() and name != "manifest.json")
     manifest["files"] = {p.relative_to(entry).as_posix(): {
         "size": p.stat().st_size, "sha256": hashlib.sha256(p.read_bytes()).hexdigest()} for p in files}
     (entry / "manifest.json").write_text(json.dumps(manifest, indent=2))
@@ -163,7 +164,7 @@ FORGERIES = {
                   f"encode/model.json names the weights file '..\\\\..\\\\index.html': {PLAIN}"),
     "folder in path": (lambda e: set_paths(e, "encode", ["sub/w.bin"]),
                        f"encode/model.json names the weights file 'sub/w.bin': {PLAIN}"),
-    "nested folder": (lambda e: add_file(e, "encode/sub/w.bin"), "encode/sub/w.bin is outside the graphs' folders"),
+    "nested folder": (lambda e: add_file(e, "encode/sub/w.bin"), "encode/sub is a folder inside a graph's folder"),
     "escaped dots": (lambda e: set_paths(e, "encode", ["%2e%2e%2findex.html"]),
                      f"encode/model.json names the weights file '%2e%2e%2findex.html': {PLAIN}"),
     "scheme only": (lambda e: set_paths(e, "encode", ["data:,x"]),
@@ -186,7 +187,70 @@ FORGERIES = {
                         "manifest.json: min_size is 100000, expected 32"),
     "forged bytes": (lambda e: edit_manifest(e, lambda m: m["graphs"]["encode"].update(bytes=1)),
                      "manifest.json: graph 'encode' does not give its files'"),
+    # Issue 30: what crashed every build (a RecursionError, the model card's KeyError or TypeError).
+    "model.json nested 100,000 deep": (lambda e: add_file(e, "decode/model.json", b"[" * 100_000 + b"]" * 100_000),
+                                       "decode/model.json is not JSON (JSON nested more than 64 deep)"),
+    "1,100 nested folders": (lambda e: nest(e / "encode", 1100), "encode/d is a folder inside a graph's folder"),
+    "1,100 nested folders at the top": (lambda e: nest(e / "x", 1100), "x/d is a folder inside a graph's folder"),
+    "a graph's part": (lambda e: edit_manifest(e, lambda m: m["graphs"]["encode"].update(part="renderer")),
+                       "manifest.json: graphs.encode.part is 'renderer', expected 'encoder'"),
+    "no part": (lambda e: edit_manifest(e, lambda m: m["graphs"]["decode"].pop("part")),
+                "manifest.json: graphs.decode.part is None, expected 'decoder'"),
+    "uint8 a number": (lambda e: edit_manifest(e, lambda m: m["compression"].update(uint8=5)),
+                       "manifest.json: compression.uint8 is not a list of the model's convs"),
+    "uint8 of lists": (lambda e: edit_manifest(e, lambda m: m["compression"].update(uint8=[["encoder"]])),
+                       "manifest.json: compression.uint8 is not a list of the model's convs"),
+    "channels of no conv": (lambda e: edit_manifest(e, lambda m: m["compression"]["channels"].update({"x/y": 3})),
+                            "manifest.json: compression.channels names 'x/y', which is no conv of the model"),
+    "a huge width": (lambda e: edit_manifest(e, lambda m: m["compression"]["channels"].update(
+        {"decoder/conv1_1": 10 ** 12})), "manifest.json: compression.channels holds a width outside 1 to 65,536"),
+    "an unknown encoder": (lambda e: edit_manifest(e, lambda m: m.update(encoder="vgg99")),
+                           "manifest.json: encoder is 'vgg99', expected one of"),
 }
+
+
+def nest(folder: Path, depth: int) -> None:
+    """Folders nested `depth` deep (named d), a file at the bottom."""
+    path = folder
+    path.mkdir(exist_ok=True)
+    for _ in range(depth):  # one at a time: Path.mkdir(parents=True) recurses
+        path = path / "d"
+        path.mkdir()
+    (path / "w.bin").write_bytes(b"x")
+
+
+def test_a_manifest_nested_100000_deep_is_rebuilt(pristine, tmp_path):
+    entry = tmp_path / "cache" / pristine.name
+    shutil.copytree(pristine, entry)
+    (entry / "manifest.json").write_bytes(b"[" * 100_000 + b"]" * 100_000)
+    warnings = []
+    assert cache.Cache(entry.parent).get(entry.name, export.SIGNATURES, warn=warnings.append) is None
+    assert warnings == [f"the cached model {entry} is damaged (manifest.json is unreadable: JSON nested more than "
+                        "64 deep): building it again"]
+    assert not entry.exists()
+
+
+def test_kept_compressed_weights_get_the_header_checks_of_weights_npz(tmp_path, monkeypatch):
+    """cache_dir/compressed/*.npz was read by np.load unchecked: a header declaring 4 TiB was a
+    MemoryError (a traceback). It is checked as weights.npz is, and compressed again."""
+    import zipfile
+
+    from mkdocs_sanet import compression, weights
+
+    source = weights.untrained_source()
+    setting = compression.parse("uint8=all")
+    calls = []
+    apply = compression.apply
+    monkeypatch.setattr(compression, "apply", lambda *a, **k: calls.append(1) or apply(*a, **k))
+    compression.compressed_weights(source, setting, lambda line: None, tmp_path)
+    kept, = tmp_path.glob("*.npz")
+    header = {"descr": "<f4", "fortran_order": False, "shape": (1 << 40,)}
+    with zipfile.ZipFile(kept, "w") as archive:
+        with archive.open("decoder/conv1_1/bias.npy", "w") as member:
+            np.lib.format.write_array_header_1_0(member, header)
+            member.write(b"\0" * 64)
+    again = compression.compressed_weights(source, setting, lambda line: None, tmp_path)
+    assert len(calls) == 2 and np.isfinite(again["decoder/conv1_1/bias"]).all()
 
 
 @pytest.fixture(scope="module")

@@ -585,3 +585,29 @@ def test_a_weights_files_color_match_is_checked(tmp_path, value, problem):
     with pytest.raises(weights.WeightsError) as error:
         weights.resolve(str(tmp_path))
     assert str(error.value).startswith(f"{tmp_path / 'weights.npz'}: {problem}")
+
+
+def test_nested_meta_channels_is_one_line(tmp_path, capsys):
+    """meta/channels nested 8,000 deep (under its 64 KiB limit) was a RecursionError, shown as
+    "unexpected … please report it"."""
+    from mkdocs_sanet import cli
+
+    weights.save(tmp_path / "weights.npz", weights.untrained("vgg16", 0), "vgg16")
+    arrays = dict(np.load(tmp_path / "weights.npz"))
+    arrays["meta/channels"] = np.array("[" * 8000 + "]" * 8000)
+    np.savez(tmp_path / "weights.npz", **arrays)
+    assert cli.main(["info", "--model", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err == (f"mkdocs-sanet: error: {tmp_path / 'weights.npz'}: meta/channels is not a JSON object of conv "
+                   "names to channel counts (as mkdocs_sanet.weights.save writes it)\n")
+
+
+@pytest.mark.parametrize("dtype", ["<U8", "S8", "c8"])
+def test_a_weight_of_strings_is_refused_naming_it(tmp_path, dtype):
+    values = weights.untrained("vgg16", 0)
+    values["decoder/conv1_1/bias"] = values["decoder/conv1_1/bias"].astype(dtype)
+    weights.save(tmp_path / "weights.npz", values, "vgg16")
+    with pytest.raises(weights.WeightsError) as error:
+        weights.load(weights.resolve(str(tmp_path)))
+    assert re.fullmatch(r".*weights\.npz: weight decoder/conv1_1/bias holds \S+ values: expected numbers \(floats\)",
+                        str(error.value)), error.value
