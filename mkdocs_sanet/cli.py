@@ -19,7 +19,9 @@ user's deleted.
 from __future__ import annotations
 
 import argparse
+import math
 import os
+import stat
 import sys
 import tempfile
 from pathlib import Path
@@ -50,9 +52,11 @@ def style_mix(weights: str | None, styles: int) -> float:
         first, second = (float(part) for part in weights.split(","))
     except ValueError:
         raise InputError(f"--style-weights is {weights!r}: expected two numbers, such as 0.7,0.3") from None
-    if min(first, second) < 0 or not first + second > 0:
-        raise InputError(f"--style-weights is {weights!r}: expected two numbers of at least 0 "
-                         "with a positive sum")
+    # inf, nan, or a sum that overflows (1e308,1e308) gave a black picture with exit 0.
+    if not (math.isfinite(first) and math.isfinite(second) and math.isfinite(first + second)) or min(
+            first, second) < 0 or not first + second > 0:
+        raise InputError(f"--style-weights is {weights!r}: expected two finite numbers of at least 0 "
+                         "with a positive (finite) sum")
     return second / (first + second)
 
 
@@ -78,6 +82,9 @@ def stylize(args) -> None:
     paths = {"content": args.content, "style": args.style[0]}
     if len(args.style) == 2:
         paths["style2"] = args.style[1]
+    for option, path in [*(("--content" if name == "content" else "--style", p) for name, p in paths.items()),
+                         *([("--mask", args.mask)] if args.mask is not None else [])]:
+        check_picture_input(option, path)
     images = {}
     for name, path in paths.items():
         try:
@@ -105,6 +112,18 @@ def stylize(args) -> None:
 
 
 PICTURE_EXAMPLES = ".png, .jpg, .webp"
+
+
+def check_picture_input(option: str, path: Path) -> None:
+    """A picture given: a regular file (through links), opened by nothing before this says so:
+    a FIFO would block the command for ever, a device would be read without end."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return  # missing or unreadable: the reading says so ("not a readable image")
+    if not stat.S_ISREG(mode):
+        what = "a folder" if stat.S_ISDIR(mode) else "not a regular file (a FIFO, a socket or a device)"
+        raise InputError(f"{option} {outputs.printable(path)}: {what}: expected a picture file")
 
 
 def check_picture_output(output: Path) -> str:

@@ -163,10 +163,22 @@ def check_katex_html(text: str, tex: str, display: bool) -> None:
 
 
 class FormulaError(ValueError):
+    """A formula KaTeX refused: tex (whole, to find its line), message (KaTeX's, cut to a line)."""
+
     def __init__(self, tex: str, message: str):
         super().__init__(message)
         self.tex = tex
-        self.message = message
+        self.message = excerpt(message, 300)
+
+
+def excerpt(text: str, limit: int = 120) -> str:
+    """A formula (or a message) as an error line shows it: its lines and runs of spaces joined
+    by one space, control characters escaped, cut to `limit` characters with its length said."""
+    flat = " ".join(str(text).split())
+    flat = "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in flat)
+    if len(flat) <= limit:
+        return flat
+    return f"{flat[:limit]}… ({len(flat):,} characters)"
 
 
 def has_math(page_html: str) -> bool:

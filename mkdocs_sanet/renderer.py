@@ -201,7 +201,8 @@ class Renderer:
             source = page.file.content_string
             found_at = max(source.find(error.tex), source.find(error.tex.splitlines()[0]), 0)
             line = source.count("\n", 0, found_at) + 1
-            raise PluginError(f"{self.where(page)}:{line}: math error in '{error.tex}': {error.message}") from None
+            raise PluginError(f"{self.where(page)}:{line}: math error in '{formulas.excerpt(error.tex)}': "
+                              f"{error.message}") from None
         except FileNotFoundError as error:
             raise PluginError(f"mkdocs.yml: sanet: runtime_dir: {error}") from None
         except OSError as error:  # the formulas' cache could not be written

@@ -194,6 +194,17 @@ def test_math_error_names_page_and_line(tmp_path):
     assert "docs/article.md:6: math error in '\\frac{1}{'" in result.stderr, result.stderr[-1500:]
 
 
+def test_a_long_formulas_error_is_one_readable_line(tmp_path):
+    """A 40,000-character formula that KaTeX refuses gave a 40,079-character error line."""
+    tex = "x + " * 10_000 + "\\frac{1}{"
+    config = article_site(tmp_path, tmp_path / "cache", page=f"# A\n\nText.\n\n$$\n{tex}\n$$\n")
+    result = mkdocs_build(config, check=False)
+    assert result.returncode != 0
+    line, = (line for line in result.stderr.splitlines() if "math error" in line)
+    assert "docs/article.md:6: math error in 'x + x + x + " in line and "… (40,009 characters)': " in line, line
+    assert len(line) < 600, len(line)
+
+
 @pytest.mark.browser
 def test_layout_at_desktop_and_phone_width(built, browser, serve, tmp_path):
     """Screenshots at 1280 and 390 px: the row's figures side by side, then stacked."""

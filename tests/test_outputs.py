@@ -705,3 +705,31 @@ def test_a_newline_in_a_name_cannot_forge_a_line(capsys, tmp_path, entry, runtim
     assert code == 0 and f"kept 1 file of yours (added, or changed since the last export; the export's own version " \
                           f"is not written over a changed one): a\\n{forged}.html\n" in out, out
     assert not any(line.startswith(forged) for line in out.splitlines())
+
+
+# stylize's inputs (issue 30): a FIFO or a device is never opened; weights that overflow are refused
+
+
+@pytest.mark.parametrize("option", ["--content", "--style", "--mask"])
+def test_stylize_refuses_a_fifo_at_once(capsys, tmp_path, option):
+    fifo = tmp_path / "pipe.png"
+    os.mkfifo(fifo)
+    picture = next(Path(__file__).parent.parent.glob("model_assets/presets/content-*.jpg"))
+    argv = ["stylize", "--output", tmp_path / "out.png", "--content", fifo if option == "--content" else picture,
+            "--style", fifo if option == "--style" else picture]
+    if option == "--mask":
+        argv += ["--style", picture, "--mask", fifo]
+    code, _, err = run(capsys, *argv)  # would block for ever on open()
+    one_line_error(code, err, f"{option} {fifo}: not a regular file (a FIFO, a socket or a device): "
+                   "expected a picture file")
+    assert not (tmp_path / "out.png").exists()
+
+
+@pytest.mark.parametrize("weights", ["1,inf", "inf,inf", "nan,1", "1e308,1e308", "0,0"])
+def test_stylize_refuses_style_weights_that_are_not_finite(capsys, tmp_path, weights):
+    picture = next(Path(__file__).parent.parent.glob("model_assets/presets/content-*.jpg"))
+    code, _, err = run(capsys, "stylize", "--output", tmp_path / "out.png", "--content", picture, "--style", picture,
+                       "--style", picture, "--style-weights", weights)
+    one_line_error(code, err, f"--style-weights is {weights!r}: expected two finite numbers of at least 0 "
+                   "with a positive (finite) sum")
+    assert not (tmp_path / "out.png").exists()
