@@ -28,6 +28,18 @@ class BuildError(RuntimeError):
     """The export failed; the message ends with the child's last lines."""
 
 
+def _die_with_parent() -> None:
+    """In the child, before it runs (Linux): SIGKILL when the process that started it ends."""
+    try:
+        import ctypes
+        import signal
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 def _stderr(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
@@ -87,7 +99,9 @@ class ModelBuild:
         command = [sys.executable, "-m", "mkdocs_sanet.export", "--source", self.source.to_json(),
                    "--key", self.key, "--quantization", self.quantization, "--compression", self.compression,
                    "--output", str(folder), "--compressed-cache", str(self.cache.root / "compressed")]
-        self.process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
+        # Killed with its build (a `kill -9` of mkdocs build, which can clean nothing up): it
+        # would go on writing a temporary folder that nobody renames (the cache removes it, unlocked).
+        self.process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, preexec_fn=_die_with_parent)
         lines = []
         for line in self.process.stderr:
             lines.append(line.rstrip())

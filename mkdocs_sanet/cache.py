@@ -18,6 +18,7 @@ export writes them.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
@@ -201,6 +202,10 @@ class Cache:
             self.remove_stale()
             tmp = self.root / f"{_TMP_PREFIX}{key}-{uuid.uuid4().hex[:8]}"
             tmp.mkdir()
+            # Locked while this process builds it: remove_stale removes an unlocked one at once
+            # (its build was killed), a locked one never (another build is writing it).
+            held = os.open(tmp, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+            fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as error:
             raise CacheError(f"{self.root}: expected a writable folder ({error.strerror or error})") from None
         try:
@@ -221,6 +226,7 @@ class Cache:
                         raise
         finally:
             remove_tree(tmp)
+            os.close(held)
         _verified[self.path(key)] = _stats(self.path(key), _files(self.path(key)))
         return self.path(key)
 
@@ -246,8 +252,9 @@ class Cache:
         _remove(trash)
 
     def remove_stale(self, older_than_s: float = 24 * 3600) -> None:
-        """Delete what interrupted builds left behind: temporary folders older than older_than_s,
-        and any damaged entry moved aside. Only names that put() and discard() give are removed
+        """Delete what interrupted builds left behind: temporary folders that no build holds
+        locked (a killed one's) or older than older_than_s (an older version's, unlocked), and
+        any damaged entry moved aside. Only names that put() and discard() give are removed
         (a temporary folder: a folder, not a link), never another `.tmp-*` or `.trash-*`: the
         cache folder may be one of the user's (`cache_dir: ''`, `docs`)."""
         try:
@@ -261,11 +268,27 @@ class Cache:
             path = self.root / name
             try:
                 info = path.lstat()
-                if match[1] == "tmp" and (not stat.S_ISDIR(info.st_mode) or time.time() - info.st_mtime < older_than_s):
+                if match[1] == "tmp" and (not stat.S_ISDIR(info.st_mode) or (
+                        time.time() - info.st_mtime < older_than_s and _locked(path))):
                     continue
                 _remove(path)
             except FileNotFoundError:
                 pass
+
+
+def _locked(folder: Path) -> bool:
+    """Whether a build holds the temporary folder locked (see put); True when that cannot be told."""
+    try:
+        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError:
+        return True
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return False
+    except OSError:
+        return True
+    finally:
+        os.close(fd)
 
 
 def _remove(path: Path) -> None:

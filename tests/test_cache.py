@@ -3,6 +3,7 @@ damaged entries, unusable cache folders, and a built site that holds copies."""
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
@@ -284,11 +285,61 @@ def test_stale_temporary_folders_are_removed(tmp_path):
     key = "0123456789abcdef" * 2
     old, fresh, trash = (tmp_path / f".tmp-{key}-00000001", tmp_path / f".tmp-{key}-00000002",
                          tmp_path / f".trash-{key}-00000003")
-    for folder in (old, fresh, trash):
+    killed = tmp_path / f".tmp-{key}-00000004"  # fresh, but no build holds it: a killed build's
+    for folder in (old, fresh, trash, killed):
         (folder / "encode").mkdir(parents=True)
     os.utime(old, (time.time() - 2 * 86400,) * 2)
-    cache.Cache(tmp_path).put("k", fake_graphs, export.SIGNATURES)
+    held = os.open(fresh, os.O_RDONLY)  # a build writing it now
+    fcntl.flock(held, fcntl.LOCK_EX)
+    try:
+        cache.Cache(tmp_path).put("k", fake_graphs, export.SIGNATURES)
+    finally:
+        os.close(held)
     assert sorted(p.name for p in tmp_path.iterdir()) == [fresh.name, "k"]
+
+
+KILLED_BUILD = """
+import os, subprocess, sys, time
+from pathlib import Path
+from mkdocs_sanet import builder, cache
+
+def build(folder):
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"],
+                             preexec_fn=builder._die_with_parent)
+    (folder / "encode").mkdir()
+    Path(sys.argv[2]).write_text(str(child.pid))
+    child.wait()
+
+cache.Cache(Path(sys.argv[1])).put("0123456789abcdef0123456789abcdef", build)
+"""
+
+
+def test_a_killed_builds_child_and_temporary_folder_do_not_outlive_it(tmp_path):
+    """The export child went on after its `mkdocs build` was killed, and its .tmp-* stayed a day."""
+    root, pid_file = tmp_path / "cache", tmp_path / "child.pid"
+    parent = subprocess.Popen([sys.executable, "-c", KILLED_BUILD, str(root), str(pid_file)])
+    deadline = time.time() + 60
+    while not (pid_file.is_file() and pid_file.read_text()):
+        assert parent.poll() is None and time.time() < deadline, "the build ended before it could be killed"
+        time.sleep(0.02)
+    child = int(pid_file.read_text())
+    parent.kill()
+    parent.wait()
+
+    def alive(pid):
+        try:
+            status = Path(f"/proc/{pid}/status").read_text()
+        except FileNotFoundError:
+            return False
+        return "State:\tZ" not in status
+
+    deadline = time.time() + 10
+    while alive(child) and time.time() < deadline:
+        time.sleep(0.02)
+    assert not alive(child)
+    assert [p.name[:5] for p in root.iterdir()] == [".tmp-"]
+    cache.Cache(root).remove_stale()
+    assert list(root.iterdir()) == []
 
 
 def test_a_cache_dir_of_the_users_loses_nothing_of_theirs(tmp_path):
