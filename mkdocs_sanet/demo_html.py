@@ -15,9 +15,20 @@ from .page_assets import SITE_FOLDER
 
 @dataclass
 class Preset:
-    label: str
+    label: str  # the title
     url: str
     path: Path | None = None  # the file in docs_dir, when the page named one
+    by: str = ""  # a painting's artist and year ("Vincent van Gogh, 1888"), shown under its title
+
+    @property
+    def credit(self) -> str:
+        """'Title, Artist, year': the button's name and tooltip."""
+        return f"{self.label}, {self.by}" if self.by else self.label
+
+
+def byline(entry: dict) -> str:
+    """A built-in painting's artist and year (presets.json), '' for a photo."""
+    return ", ".join(str(entry[k]) for k in ("artist", "year") if entry.get(k))
 
 
 def preset_label(path: str) -> str:
@@ -30,10 +41,17 @@ def preset_label(path: str) -> str:
 def _picker(role: str, legend: str, file_label: str, presets: list[Preset], selected: str | None) -> str:
     e = html.escape
     selected = selected or (presets[0].url if presets else None)
+    # Each picture with its title (and a painting's artist and year) under it; the caption is the
+    # button's name again (the image's alt), so screen readers skip it.
     buttons = "".join(
+        f'<span class="sanet-demo__option">'
         f'<button type="button" class="sanet-demo__preset" data-sanet-src="{e(p.url)}" '
-        f'aria-pressed="{"true" if p.url == selected else "false"}" title="{e(p.label)}">'
-        f'<img src="{e(p.url)}" alt="{e(p.label)}" loading="lazy" decoding="async"></button>'
+        f'aria-pressed="{"true" if p.url == selected else "false"}" title="{e(p.credit)}" '
+        f'data-sanet-title="{e(p.label)}" data-sanet-by="{e(p.by)}">'
+        f'<img src="{e(p.url)}" alt="{e(p.credit)}" loading="lazy" decoding="async"></button>'
+        f'<span class="sanet-demo__caption" aria-hidden="true">{e(p.label)}'
+        + (f'<span class="sanet-demo__by">{e(p.by)}</span>' if p.by else "")
+        + '</span></span>'
         for p in presets)
     return (
         f'<fieldset class="sanet-demo__picker" data-sanet-role="{role}"><legend>{legend}</legend>'
@@ -56,10 +74,12 @@ STATUS_HTML = (
     '<span class="sanet-demo__amount" hidden></span> '
     '<span class="sanet-demo__message" role="status" aria-live="polite" aria-atomic="true">{message}</span></div>')
 # The result: the canvas is named (role img) after each run; the label here is for the first one.
+# The caption says which photo and painting (with its artist and year) it is, its size and what the
+# run took (download, warm-up, stylization); the download's file name names the two pictures.
 RESULT_HTML = (
     '<figure class="sanet-demo__result" hidden>'
     '<canvas role="img" aria-label="The stylized picture"></canvas>'
-    '<figcaption><span class="sanet-demo__timing"></span> '
+    '<figcaption><span class="sanet-demo__credit"></span> <span class="sanet-demo__timing"></span> '
     '<a class="md-button sanet-demo__download" download="stylized.png" href="#">Download PNG</a>'
     '</figcaption></figure>')
 # With JavaScript off, the stylesheet hides everything but this (sanet-demo:not(:defined)).

@@ -80,9 +80,26 @@ ARTICLE_FILES = ("sanet-article.css", "sanet-article.js")
 ROOT_FILES = {"sanet-sw.js": STATIC / "sanet-sw.js"}
 
 
+def builtin_presets() -> dict[str, list[dict[str, str]]]:
+    """The built-in pictures a demo offers, by role, in their order: presets/presets.json, each
+    {"file", "title"} and a painting's "artist" and "year" (a photo's "credit"). The folder holds
+    more pictures than it lists (the compression's calibration uses the generated styles)."""
+    listed = json.loads((BUILTIN_PRESETS / "presets.json").read_text(encoding="utf-8"))
+    return {role: listed[role] for role in ("content", "style")}
+
+
 def presets_by_role() -> dict[str, list[str]]:
     """The built-in preset pictures' file names, by role."""
-    return {role: sorted(p.name for p in BUILTIN_PRESETS.glob(f"{role}-*.jpg")) for role in ("content", "style")}
+    return {role: [entry["file"] for entry in entries] for role, entries in builtin_presets().items()}
+
+
+def presets_index() -> dict:
+    """presets/presets.json as an export writes it (static/sanet-demo.js reads it): the file
+    names by role, and each one's title, artist, year or credit."""
+    index: dict = presets_by_role()
+    index["titles"] = {entry["file"]: {k: v for k, v in entry.items() if k != "file"}
+                       for entries in builtin_presets().values() for entry in entries}
+    return index
 
 
 def demo_files(runtime_dir: Path, presets: bool = True) -> dict[str, Path]:
@@ -118,7 +135,7 @@ def export_files(runtime_dir: Path, model: Path) -> dict[str, Path | bytes]:
     files["presets/README.txt"] = files.pop("presets/README.md")
     files.update({name: STATIC / source for name, source in EXPORT_EXTRAS.items()})
     files.update({f"model/{path.relative_to(model).as_posix()}": path for path in model.rglob("*") if path.is_file()})
-    files["presets/presets.json"] = (json.dumps(presets_by_role(), indent=2) + "\n").encode()
+    files["presets/presets.json"] = (json.dumps(presets_index(), indent=2, ensure_ascii=False) + "\n").encode()
     return files
 
 

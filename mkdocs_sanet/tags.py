@@ -504,7 +504,7 @@ SPECS = {
     "sanet_demo": TagSpec({
         "content": path, "style": path, "max_size": max_size_value, "strength": fraction, "id": identifier,
         "passes": whole_number(1, 3), "style2": path, "mix": fraction, "keep_colors": boolean,
-        "webcam": boolean}),
+        "webcam": boolean, "contents": paths, "styles": paths}),
     "figure": TagSpec({"src": path, "caption": text, "width": choice("1/3", "1/2", "2/3", "full"), "alt": text},
                       required=("src", "caption")),
     "row": TagSpec(),

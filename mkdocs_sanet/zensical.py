@@ -285,6 +285,9 @@ class SANetZensicalExtension(Extension):
             for key in ("content", "style", "style2"):
                 if key in a:
                     a[key] = self._docs_image(a[key], page, tag, key, model_size)
+            for key in ("contents", "styles"):  # the demo's own presets
+                if key in a:
+                    a[key] = [self._docs_image(value, page, tag, key, model_size) for value in a[key]]
         if tag.name == "cite":
             bibliography = self.bibliography()
             if bibliography is None:
@@ -353,6 +356,8 @@ class SANetZensicalExtension(Extension):
             "content-src": _relative(a["content"], page.url) if "content" in a else "",
             "style-src": _relative(a["style"], page.url) if "style" in a else "",
             "style2-src": _relative(a["style2"], page.url) if "style2" in a else "",
+            "contents": ",".join(_relative(v, page.url) for v in a["contents"]) if "contents" in a else "",
+            "styles": ",".join(_relative(v, page.url) for v in a["styles"]) if "styles" in a else "",
             "passes": str(a["passes"]) if "passes" in a else "",
             "mix": f"{a['mix']:g}" if "mix" in a else "",
             "keep-colors": ("true" if a["keep_colors"] else "false") if "keep_colors" in a else "",

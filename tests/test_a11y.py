@@ -296,7 +296,7 @@ def test_keyboard_run_keeps_focus_names_and_few_announcements(browser, sites, sc
     assert said[-1].startswith("Done."), said
     # The result's name says what it is.
     assert state["role"] == "img"
-    assert state["label"] == "The result, the photo “Astronaut” in the style of “Composition”, 64×64 pixels", state
+    assert state["label"] == "The result, the photo “Astronaut” in the style of “Café Terrace at Night”, 64×64 pixels", state
     assert run_axe(browser) == []
     browser.execute_script("document.querySelector('.sanet-demo__result').scrollIntoView({block: 'center'})")
     browser.save_screenshot(str(screenshots / "material-light-result.png"))

@@ -88,11 +88,13 @@ def test_plain_page_from_another_folder_matches_python(browser, plain_site):
     assert demo.value_of_css_property("display") == "block", "the stylesheet beside the script did not load"
     labels = {role: [b.get_attribute("title") for b in demo.find_elements(
         By.CSS_SELECTOR, f'[data-sanet-role="{role}"] .sanet-demo__preset')] for role in ("content", "style")}
-    assert labels == {"content": ["Astronaut", "Cat", "Coffee"], "style": ["Composition", "Mosaic", "Swirls"]}
+    assert labels == {"content": ["Astronaut", "Cat", "Coffee"],
+                      "style": ["Café Terrace at Night, Vincent van Gogh, 1888", "The Night Café, Vincent van Gogh, 1888",
+                                "The Church at Auvers, Vincent van Gogh, 1890", "The Harvest, Vincent van Gogh, 1888"]}
     assert ("Untrained model." in demo.text) is not weights.resolve("default").trained
 
     # Pick presets, stylize through the UI.
-    for role, name in (("content", "Coffee"), ("style", "Swirls")):
+    for role, name in (("content", "Coffee"), ("style", "The Night Café, Vincent van Gogh, 1888")):
         demo.find_element(By.CSS_SELECTOR, f'[data-sanet-role="{role}"] [title="{name}"]').click()
     result = stylize(browser, "plain")
     assert result["state"] == "done", result["message"]
@@ -103,7 +105,7 @@ def test_plain_page_from_another_folder_matches_python(browser, plain_site):
     from mkdocs_sanet import pipeline
 
     expected = pipeline.to_uint8(default_stylizer()(pipeline.load_image(PRESETS / "content-coffee.jpg", SIZE),
-                                                    pipeline.load_image(PRESETS / "style-swirls.jpg", SIZE)))
+                                                    pipeline.load_image(PRESETS / "style-night-cafe.jpg", SIZE)))
     out = canvas_rgb(result)
     assert out.shape == expected.shape
     assert out.std() > 5, "the picture is flat: the comparison would mean nothing"

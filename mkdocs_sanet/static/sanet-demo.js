@@ -77,26 +77,37 @@
     return [...new Set([...SIZES.filter((size) => size < maxSize), maxSize])].sort((a, b) => a - b);
   }
 
-  /* The picture URLs a hand-written element offers: its attribute, else presets/presets.json. */
+  /* The pictures a hand-written element offers, as {url, title, by}: its attribute (titles from
+   * the file names), else presets/presets.json (its titles, a painting's artist and year). */
   async function presetUrls(element, role) {
     const listed = element.getAttribute(role + "s");
     if (listed != null) {
       return listed.split(",").map((url) => url.trim()).filter(Boolean)
-        .map((url) => new URL(url, document.baseURI).href);
+        .map((url) => new URL(url, document.baseURI).href).map((url) => ({url, title: presetLabel(url), by: ""}));
     }
     const index = new URL("presets/presets.json", base);
     const response = await fetch(index);
     if (!response.ok) throw new Error(`could not load ${index} (HTTP ${response.status})`);
-    return (await response.json())[role].map((name) => new URL(name, index).href);
+    const presets = await response.json();
+    return presets[role].map((name) => {
+      const about = (presets.titles || {})[name] || {};
+      const by = [about.artist, about.year].filter(Boolean).join(", ");
+      return {url: new URL(name, index).href, title: about.title || presetLabel(name), by};
+    });
   }
 
-  /* A picker's markup (page_assets._picker). */
-  function picker(role, legend, fileLabel, urls, selected) {
-    const buttons = urls.map((url) => {
-      const label = escape(presetLabel(url));
-      return `<button type="button" class="sanet-demo__preset" data-sanet-src="${escape(url)}" ` +
-        `aria-pressed="${url === selected}" title="${label}">` +
-        `<img src="${escape(url)}" alt="${label}" loading="lazy" decoding="async"></button>`;
+  /* A picker's markup (demo_html._picker): each picture with its title (and a painting's artist
+   * and year) under it. */
+  function picker(role, legend, fileLabel, presets, selected) {
+    const buttons = presets.map(({url, title, by}) => {
+      const credit = escape(by ? `${title}, ${by}` : title);
+      return `<span class="sanet-demo__option">` +
+        `<button type="button" class="sanet-demo__preset" data-sanet-src="${escape(url)}" ` +
+        `aria-pressed="${url === selected}" title="${credit}" data-sanet-title="${escape(title)}" ` +
+        `data-sanet-by="${escape(by)}">` +
+        `<img src="${escape(url)}" alt="${credit}" loading="lazy" decoding="async"></button>` +
+        `<span class="sanet-demo__caption" aria-hidden="true">${escape(title)}` +
+        (by ? `<span class="sanet-demo__by">${escape(by)}</span>` : "") + `</span></span>`;
     }).join("");
     return `<fieldset class="sanet-demo__picker" data-sanet-role="${role}"><legend>${legend}</legend>` +
       `<div class="sanet-demo__presets">${buttons}</div>` +
@@ -293,14 +304,14 @@
       const pickers = [];
       for (const [role, legend, fileLabel] of [["content", "Photo", "Your own photo"],
                                                ["style", "Painting", "Your own painting"]]) {
-        const urls = await presetUrls(this, role);
+        const presets = await presetUrls(this, role);
+        const has = (url) => presets.some((preset) => preset.url === url);
         const chosen = this.getAttribute(role + "-src");
-        const selected = chosen ? new URL(chosen, document.baseURI).href : urls[0];
-        if (selected && !urls.includes(selected)) urls.unshift(selected);
-        if (role === "style" && this.dataset.sanetStyle2 && !urls.includes(this.dataset.sanetStyle2)) {
-          urls.push(this.dataset.sanetStyle2);
-        }
-        pickers.push(picker(role, legend, fileLabel, urls, selected));
+        const selected = chosen ? new URL(chosen, document.baseURI).href : (presets[0] || {}).url;
+        if (selected && !has(selected)) presets.unshift({url: selected, title: presetLabel(selected), by: ""});
+        const second = this.dataset.sanetStyle2;
+        if (role === "style" && second && !has(second)) presets.push({url: second, title: presetLabel(second), by: ""});
+        pickers.push(picker(role, legend, fileLabel, presets, selected));
       }
       const sizes = sizeChoices(maxSize).map((size) =>
         `<option value="${size}"${size === maxSize ? " selected" : ""}>${size} px</option>`).join("");
@@ -321,7 +332,7 @@
         `<span class="sanet-demo__message" role="status" aria-live="polite" aria-atomic="true">Loading the demo…</span></div>` +
         `<figure class="sanet-demo__result" hidden>` +
         `<canvas role="img" aria-label="The stylized picture"></canvas>` +
-        `<figcaption><span class="sanet-demo__timing"></span> ` +
+        `<figcaption><span class="sanet-demo__credit"></span> <span class="sanet-demo__timing"></span> ` +
         `<a class="md-button sanet-demo__download" download="stylized.png" href="#">Download PNG</a>` +
         `</figcaption></figure>`;
     }
@@ -337,6 +348,7 @@
         result: find(".sanet-demo__result"),
         canvas: find(".sanet-demo__result canvas"),
         timing: find(".sanet-demo__timing"),
+        credit: find(".sanet-demo__credit"),
         download: find(".sanet-demo__download"),
         controls: find(".sanet-demo__controls"),  // where more controls go, before the button
         size: find('[data-sanet-control="max-size"]'),
@@ -346,9 +358,11 @@
       // The largest size the page allows (what the browser can do): no picture is drawn larger.
       this.sizeCap = Number(this.dataset.sanetMaxSize) || Number(this.ui.size.value);
       this.backends = this.dataset.sanetBackends.split(",");
-      // role -> the selected picture: a URL, or the reader's File; and its name (the canvas's label).
+      // role -> the selected picture: a URL, or the reader's File; its name (the canvas's label) and
+      // a painting's artist and year (the result's caption).
       this.selected = {};
       this.names = {};
+      this.bylines = {};
       this.addOptions();
       for (const element of this.querySelectorAll(".sanet-demo__picker")) this.setUpPicker(element);
       this.setUpOptions();
@@ -370,10 +384,14 @@
           other.setAttribute("aria-pressed", other === presetButton ? "true" : "false");
         }
         this.selected[role] = presetButton.sanetFile || presetButton.dataset.sanetSrc;
-        this.names[role] = presetButton.title;
+        this.names[role] = presetButton.dataset.sanetTitle || presetButton.title;
+        this.bylines[role] = presetButton.dataset.sanetBy || "";
       };
       presets.addEventListener("click", (event) => {
-        const presetButton = event.target.closest(".sanet-demo__preset");
+        // A click on a caption picks its picture too.
+        const option = event.target.closest(".sanet-demo__option");
+        const presetButton = event.target.closest(".sanet-demo__preset") ||
+          (option && option.querySelector(".sanet-demo__preset"));
         if (presetButton) select(presetButton);
       });
       const initial = presets.querySelector('[aria-pressed="true"]') || presets.querySelector(".sanet-demo__preset");
@@ -402,12 +420,14 @@
       if (state) this.dataset.sanetState = state;
     }
 
-    /* The download's progress bar and amount ("1.2 MB of 4.0 MB"), beside the live region. */
-    showProgress(value, max) {
+    /* A download's progress bar and amount ("1.2 MB of 4.0 MB"), beside the live region;
+     * `what` names the bar (the runtime's download, then the model's). */
+    showProgress(value, max, what) {
       const {progress, amount} = this.ui;
       progress.hidden = amount.hidden = value == null;
       if (value != null) {
-        progress.max = max;
+        if (what && progress.getAttribute("aria-label") !== what) progress.setAttribute("aria-label", what);
+        progress.max = max || 1;
         progress.value = value;
         amount.textContent = `${formatMB(value)} of ${formatMB(max)}`;
       }
@@ -635,22 +655,36 @@
       };
     }
 
-    /* The runtime and the model on a backend, with progress shown. */
-    prepareModel(choice) {
-      return sanet.prepare(this.dataset.sanetRuntime, this.dataset.sanetModel, this.backends, {
+    /* The runtime and the model on a backend, with the progress of each download shown. Resolves
+     * as sanet.prepare, with `download` (seconds: the runtime's and the model's downloads, 0 when
+     * this page had them already) and `warmUp` (seconds: the backend's first small run). */
+    async prepareModel(choice) {
+      const started = performance.now();
+      let warming = null;
+      const runtime = {loaded: 0, expected: 0};
+      const prepared = await sanet.prepare(this.dataset.sanetRuntime, this.dataset.sanetModel, this.backends, {
         choice,
+        onRuntimeBytes: (bytes, expected) => {
+          runtime.loaded += bytes;
+          runtime.expected += expected;
+          this.showProgress(runtime.loaded, Math.max(runtime.expected, runtime.loaded), "The TF.js runtime's download");
+        },
         onProgress: (loaded, total) => {
-          this.showProgress(loaded, total);
+          this.showProgress(loaded, total, "The model's download");
           this.say(`Downloading the model (${formatMB(total)})…`);
         },
         onStatus: (status, name, why) => {
           if (status === "loading") this.say("Loading the TF.js runtime…", "loading");
           if (status === "warming-up") {
+            warming = performance.now();
             this.showProgress(null);
             this.say(`Warming up (${describe(name, why)})…`, "warming-up");
           }
         },
       });
+      const done = performance.now();
+      const warmed = warming == null ? done : warming;
+      return {...prepared, download: (warmed - started) / 1000, warmUp: (done - warmed) / 1000};
     }
 
     /* Live mode: the camera's frames stylized at WEBCAM_SIZE on the result canvas, frames per
@@ -723,10 +757,12 @@
         const choice = this.ui.backend ? this.ui.backend.value : "auto";
         const maxSize = Math.min(Number(this.ui.size.value) || this.sizeCap, this.sizeCap);
         const backends = this.backends;
-        let out, backend, note, started;
+        let out, backend, note, started, download = 0, warmUp = 0;
         for (let attempt = 0; ; attempt++) {
-          let model;
-          ({model, backend, note} = await this.prepareModel(choice));
+          let model, loading;
+          ({model, backend, note, ...loading} = await this.prepareModel(choice));
+          download += loading.download;
+          warmUp += loading.warmUp;
           this.dataset.sanetBackend = backend;
           this.dataset.sanetBackendNote = note;
           if (sanet.threads(backend)) this.dataset.sanetThreads = String(sanet.threads(backend));
@@ -751,7 +787,7 @@
           out.dispose();
         }
         const seconds = (performance.now() - started) / 1000;
-        this.showResult(seconds, describe(backend, note));
+        await this.showResult(seconds, describe(backend, note), {download, warmUp, maxSize});
         this.say("Done. Change the pictures, the size or the strength and run again.", "done");
       } catch (error) {
         console.error(error);
@@ -779,19 +815,51 @@
         `${name("style", "the painting you chose")}${second}`;
     }
 
-    /* The canvas holds the picture: its caption and the PNG download (at its full size). */
-    showResult(seconds, backend) {
-      const {canvas, download, result, timing} = this.ui;
+    /* "Cat in the style of Café Terrace at Night (Vincent van Gogh, 1888)": the result's caption. */
+    creditLine() {
+      const painting = (role) => this.names[role] +
+        (this.bylines[role] ? ` (${this.bylines[role]})` : "");
+      const second = this.selected.style2 ? ` and ${painting("style2")}` : "";
+      return `${this.names.content} in the style of ${painting("style")}${second}`;
+    }
+
+    /* The PNG's file name: the photo and the painting(s), "cat-in-the-style-of-the-night-cafe.png". */
+    fileName() {
+      const slug = (text) => String(text || "").replace(/\.[a-z0-9]{2,5}$/i, "").normalize("NFKD")
+        .replace(/[\u0300-\u036f]/g, "").toLowerCase().replace(/[^a-z0-9]+/g, "-")
+        .replace(/^-+|-+$/g, "").slice(0, 40).replace(/-+$/, "");
+      const parts = [slug(this.names.content) || "photo", "in-the-style-of", slug(this.names.style) || "painting"];
+      if (this.selected.style2) parts.push("and", slug(this.names.style2) || "painting");
+      return parts.join("-") + ".png";
+    }
+
+    /* The canvas holds the picture: its caption, what the run took and the PNG download (at its
+     * full size). `download`: seconds spent loading the runtime and the model in this run (0 once
+     * they are here), `warmUp`: the backend's first small run, `maxSize`: the size chosen. */
+    showResult(seconds, backend, {download = 0, warmUp = 0, maxSize = 0} = {}) {
+      const {canvas, download: link, result, timing, credit} = this.ui;
       result.hidden = false;
       this.dataset.sanetSeconds = seconds.toFixed(3);
-      timing.textContent = `${canvas.width}×${canvas.height} in ${seconds.toFixed(1)} s on ${backend}`;
+      this.dataset.sanetDownloadSeconds = download.toFixed(3);
+      this.dataset.sanetWarmupSeconds = warmUp.toFixed(3);
+      const size = `${canvas.width}×${canvas.height}`;
+      // The size given: a photo smaller than the size chosen is not enlarged, and the caption says so.
+      const smaller = maxSize && Math.max(canvas.width, canvas.height) < maxSize
+        ? ` (the photo is smaller than ${maxSize} px and is not enlarged)` : "";
+      const loading = download >= 0.05 || warmUp >= 0.05
+        ? `downloaded in ${download.toFixed(1)} s, warmed up in ${warmUp.toFixed(1)} s, ` : "";
+      timing.textContent = `${size}${smaller}: ${loading}stylized in ${seconds.toFixed(1)} s on ${backend}`;
+      credit.textContent = this.creditLine();
+      link.download = this.fileName();
       canvas.setAttribute("aria-label", `The result, ${this.describePictures()}, ${canvas.width}×${canvas.height} pixels`);
       timing.title = this.dataset.sanetThreads === "1" ? this.dataset.sanetThreadsNote || "" : "";
-      canvas.toBlob((blob) => {
+      // Resolves once the PNG is ready behind the button (run says Done after it).
+      return new Promise((resolve) => canvas.toBlob((blob) => {
         if (this.downloadUrl) URL.revokeObjectURL(this.downloadUrl);
         this.downloadUrl = URL.createObjectURL(blob);
-        download.href = this.downloadUrl;
-      }, "image/png");
+        link.href = this.downloadUrl;
+        resolve();
+      }, "image/png"));
     }
   }
 
