@@ -133,7 +133,7 @@ def test_demo_ids_against_the_page():
 
 @pytest.mark.parametrize("markdown, line, message", [
     ("x\n<% sanet_demo size=\"3\" %>\n", 2,
-     "unknown attribute 'size' for 'sanet_demo' (known attributes: content, id, keep_colors, max_size, mix, passes, strength, style, style2, webcam)"),
+     "unknown attribute 'size' for 'sanet_demo' (known attributes: content, contents, id, keep_colors, max_size, mix, passes, strength, style, style2, styles, webcam)"),
     ("<% sanet_dmeo %>\n", 1, "unknown tag 'sanet_dmeo' (known tags: cite, endrow, figure, row, sanet_architecture"),
     ("\n\n<% %>\n", 3, "malformed tag '<% %>': expected a tag name after '<%'"),
     ("<% sanet_demo max_size=512 %>\n", 1, "malformed attribute in 'sanet_demo' at 'max_size=512': expected key=\"value\""),
