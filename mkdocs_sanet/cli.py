@@ -239,7 +239,7 @@ def info(args) -> None:
     encoder = architecture.ENCODERS[source.encoder]
     setting = compression.parse(args.compression)
     compression.require_widths(source, setting)  # the trained default: fast's widths only
-    report = compression.report(setting, source.encoder)
+    report = compression.report(setting, source.encoder, skips=architecture.model_skips(source.widths()))
     widths = report["channels"]
     style = min(512, setting.style_max_size or 512)
     counts = architecture.parameter_counts(source.encoder, widths)
@@ -255,6 +255,9 @@ def info(args) -> None:
     print("transform: SANet attention at relu4_1 and relu5_1 (f, g, h, out_conv: 1x1), "
           "upsample relu5_1's x2, add, 3x3 merge conv")
     print("decoder: 9 reflection-padded 3x3 convs, 3 nearest upsamplings, relu4_1 resolution to RGB")
+    for skip in architecture.model_skips(widths):
+        print(f"shallow skip {skip.name}: relu{skip.tap[4:]} given the painting's mean and std, 1x1 conv to "
+              f"{widths[f'transform/{skip.name}']} ch, added after the decoder's upsampling {skip.upsample}")
     if source.color_match:
         print(f"colours: each picture's RGB mean and standard deviation moved {source.color_match:g} of the way "
               "to the painting's (times the strength)")

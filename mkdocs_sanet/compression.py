@@ -157,8 +157,10 @@ def prunable(encoder: str) -> dict[str, str]:
     return result
 
 
-def channels(setting: Setting, encoder: str) -> arch.Channels:
-    """The widths of the compressed model (only the convs that change): no calibration needed."""
+def channels(setting: Setting, encoder: str, skips: tuple[arch.Skip, ...] = ()) -> arch.Channels:
+    """The widths of the compressed model (only the convs that change): no calibration needed.
+    skips: the model's shallow skips (architecture.model_skips of its weights' channels), each at
+    the compressed decoder's width where it is added."""
     table = arch.conv_table(encoder)
     can_prune = prunable(encoder)
     result: arch.Channels = {}
@@ -202,12 +204,14 @@ def channels(setting: Setting, encoder: str) -> arch.Channels:
             if setting.rank < width:
                 for conv in ("f", "g", "h"):
                     result[f"transform/{block}/{conv}"] = setting.rank
+    for skip in skips:
+        result[f"transform/{skip.name}"] = arch.decoder_width_before(skip.upsample, result)
     return result
 
 
-def uint8_convs(setting: Setting, encoder: str) -> list[str]:
+def uint8_convs(setting: Setting, encoder: str, skips: tuple[arch.Skip, ...] = ()) -> list[str]:
     """The convs whose weights are stored as uint8 (both halves of a factored conv)."""
-    table = arch.conv_table(encoder, channels(setting, encoder))
+    table = arch.conv_table(encoder, channels(setting, encoder, skips))
     for name in setting.uint8:
         if "/" in name and name not in table:
             raise _error(f"uint8={name}: no such conv in the {encoder} model")
@@ -217,14 +221,16 @@ def uint8_convs(setting: Setting, encoder: str) -> list[str]:
 # -- the report ----------------------------------------------------------------------------
 
 
-def report(setting: Setting, encoder: str, size: int = 512) -> dict:
-    """Per conv: channels, rank, storage; and the totals before and after, for a size x size pair."""
-    widths = channels(setting, encoder)
-    before, after = arch.conv_table(encoder), arch.conv_table(encoder, widths)
+def report(setting: Setting, encoder: str, size: int = 512, skips: tuple[arch.Skip, ...] = ()) -> dict:
+    """Per conv: channels, rank, storage; and the totals before and after, for a size x size pair
+    (before: the full-width model with the same shallow skips)."""
+    widths = channels(setting, encoder, skips)
+    full = channels(parse("none"), encoder, skips)
+    before, after = arch.conv_table(encoder, full), arch.conv_table(encoder, widths)
     style = size if not setting.style_max_size else min(size, setting.style_max_size)
-    flops_before = arch.conv_flops(encoder, size, size)
+    flops_before = arch.conv_flops(encoder, size, size, full)
     flops_after = arch.conv_flops(encoder, size, size, widths, (style, style))
-    quantized = set(uint8_convs(setting, encoder))
+    quantized = set(uint8_convs(setting, encoder, skips))
     layers = []
     for name, conv in after.items():
         old = before.get(name, conv)
@@ -243,7 +249,7 @@ def report(setting: Setting, encoder: str, size: int = 512) -> dict:
             what.append("uint8")
         layers.append({"name": name, "cin": conv.cin, "cout": conv.cout, "what": ", ".join(what) or "kept",
                        "gflops_before": flops_before.get(name, 0) / 1e9, "gflops_after": flops_after[name] / 1e9})
-    params_before = sum(arch.parameter_counts(encoder).values())
+    params_before = sum(arch.parameter_counts(encoder, full).values())
     params_after = sum(arch.parameter_counts(encoder, widths).values())
     return {
         "setting": setting.canonical(),
@@ -326,13 +332,17 @@ def apply(weights: dict[str, np.ndarray], encoder: str, setting: Setting, log=pr
 def require_widths(source, setting: Setting) -> None:
     """Weights trained at a compressed model's widths (the default model: `fast`'s) take only
     settings of those widths (the style size and uint8 may change): nothing else has trained
-    weights, and random ones are never served in their place."""
-    widths = channels(setting, source.encoder)
+    weights, and random ones are never served in their place. A model's shallow skips count as
+    widths: they take the decoder's."""
+    skips = arch.model_skips(source.widths())
+    widths = channels(setting, source.encoder, skips)
     if not source.channels or widths == source.widths():
         return
-    trained_as = next((name for name in PRESETS if channels(parse(name), source.encoder) == source.widths()), None)
+    trained_as = next((name for name in PRESETS
+                       if channels(parse(name), source.encoder, skips) == source.widths()), None)
     what = f"the '{trained_as}' preset's" if trained_as else "other"
-    keep = trained_as or " ".join(f"{k}={v}" for k, v in source.channels)
+    skip_keys = {f"transform/{skip.name}" for skip in skips}  # not setting items: they follow the decoder
+    keep = trained_as or " ".join(f"{k}={v}" for k, v in source.channels if k not in skip_keys)
     raise _error(f"'{setting.canonical()}' gives the model other widths, but the '{source.name}' model's weights "
                  f"were trained at {what} widths, and no trained weights exist for these: use '{keep}' "
                  "(items such as style_max_size=... or uint8=... may follow it)")
@@ -362,11 +372,12 @@ def compressed_weights(source, setting: Setting, log=print, cache_dir: Path | No
 
     require_widths(source, setting)
     if source.channels:  # trained at these widths: only the storage changes
+        skips = arch.model_skips(source.widths())
         out = weights_mod.load(source)
-        for name in uint8_convs(setting, source.encoder):
+        for name in uint8_convs(setting, source.encoder, skips):
             for kind in ("kernel", "bias"):
                 out[f"{name}/{kind}"] = quantize_uint8(out[f"{name}/{kind}"])
-        for line in describe(report(setting, source.encoder)):
+        for line in describe(report(setting, source.encoder, skips=skips)):
             log(line)
         return out
     if setting.is_none:

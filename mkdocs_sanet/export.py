@@ -67,6 +67,23 @@ def check_graph(graph_dir: Path, expected_params: int) -> dict:
     return {"parameters": count, "bytes": sum(f.stat().st_size for f in files)}
 
 
+def name_outputs(graph_dir: Path, function) -> None:
+    """List the graph's outputs in model.json under their names, sorted. The converter keys an
+    output by its tensor's name where two share a shape (relu4_1 and relu5_1, or a skip model's
+    four encoder taps), in no set order, and GraphModel.predict pairs the outputs, in the order
+    model.json lists them, with the sorted names: the exported function's own outputs say which is which."""
+    path = graph_dir / "model.json"
+    model = json.loads(path.read_text())
+    by_tensor = {entry["name"]: entry for entry in model["signature"]["outputs"].values()}
+    # The function's outputs are its structured outputs flattened: in the order of their sorted names.
+    tensors = dict(zip(sorted(function.structured_outputs), (t.name for t in function.outputs)))
+    if sorted(by_tensor) != sorted(tensors.values()):
+        raise ExportError(f"{graph_dir}/model.json lists the outputs {sorted(by_tensor)}, the function has "
+                          f"{sorted(tensors.values())}")
+    model["signature"]["outputs"] = {key: by_tensor[tensor] for key, tensor in tensors.items()}
+    path.write_text(json.dumps(model))
+
+
 def _product(shape) -> int:
     result = 1
     for dim in shape:
@@ -96,7 +113,8 @@ def export(source: weights_mod.ModelSource, out_dir: Path, quantization: str = "
     started = time.time()
     setting = compression_mod.parse(compression)
     model = SANet(compression_mod.compressed_weights(source, setting, log, compressed_cache), source.encoder)
-    info = compression_mod.report(setting, source.encoder)
+    # The model's shallow skips, if its weights have them: in its widths, stored as the setting says.
+    info = compression_mod.report(setting, source.encoder, skips=architecture.model_skips(source.widths()))
     expected = architecture.parameter_counts(source.encoder, info["channels"])
     manifest = {
         "name": source.name,
@@ -116,12 +134,14 @@ def export(source: weights_mod.ModelSource, out_dir: Path, quantization: str = "
     }
     with tempfile.TemporaryDirectory() as saved:
         tf.saved_model.save(model, saved, signatures={name: getattr(model, name) for name in SIGNATURES})
+        loaded = tf.saved_model.load(saved)
         for name in SIGNATURES:
             graph_dir = out_dir / name
             converter.convert_tf_saved_model(
                 saved, str(graph_dir), signature_def=name,
                 quantization_dtype_map=quantization_map(quantization, info["uint8"]),
                 weight_shard_size_bytes=4 * 1024 * 1024, use_structured_outputs_names=True)
+            name_outputs(graph_dir, loaded.signatures[name])
             manifest["graphs"][name] = {"part": PART_OF[name], **check_graph(graph_dir, expected[PART_OF[name]])}
             log(f"converted {name}: {manifest['graphs'][name]['parameters']:,} parameters, "
                 f"{manifest['graphs'][name]['bytes'] / 1e6:.1f} MB")

@@ -214,7 +214,8 @@ def upright_size(path: Path | str) -> tuple[int, int]:
 
 
 def pool_mask(mask: np.ndarray, height: int, width: int) -> np.ndarray:
-    """A padded (H, W) mask averaged over blocks down to (height, width): the relu4_1 resolution."""
+    """A padded (H, W) mask averaged over blocks down to (height, width): a transform output's
+    resolution (1/8 for its features, 1/4 and 1/2 for the shallow skips)."""
     factor = mask.shape[0] // height
     return mask.reshape(height, factor, width, factor).mean(axis=(1, 3))
 
@@ -240,8 +241,9 @@ class Stylizer:
 
         Each of `passes` passes stylizes the previous result. With style2, the transformed
         features are blended, (1 - w) * T(c, style) + w * T(c, style2), where w is `mix`, or the
-        mask (H, W) in [0, 1] (white: style2) padded as the content and averaged down to the
-        transform's (relu4_1) resolution. Then the strength trade-off with T(c, c); the decoded
+        mask (H, W) in [0, 1] (white: style2) padded as the content and averaged down to each
+        output's resolution. Then the strength trade-off with T(c, c). Both steps run over every
+        output of the transform alike (its features, and a model's shallow skips); the decoded
         picture's colours move the model's color_match (times strength) of the way to the
         painting's (the paintings' blended by mix, or pixel by pixel by the mask). At the end
         keep_colors puts the photo's chroma back."""
@@ -274,21 +276,21 @@ class Stylizer:
             colors = [tuple((1.0 - w) * a + w * b for a, b in zip(*colors))]
         colors = colors[0]
         result = content
+        def weight(x):  # mix, or the mask at this output's resolution
+            if mask is None:
+                return mix
+            return tf.constant(pool_mask(pad(mask[..., None])[..., 0], *x.shape[1:3])[None, ..., None])
+
         for _ in range(passes):
             c = encode(result)
-            t = [self.model.transform(c["relu4_1"], c["relu5_1"], s["relu4_1"], s["relu5_1"])["features"]
-                 for s in styles]
-            features = t[0]
+            t = [self.model.transformed(c, s) for s in styles]
+            outputs = t[0]
             if len(t) == 2:
-                weight = mix
-                if mask is not None:
-                    h4, w4 = features.shape[1:3]
-                    weight = tf.constant(pool_mask(pad(mask[..., None])[..., 0], h4, w4)[None, ..., None])
-                features = t[0] * (1.0 - weight) + t[1] * weight
+                outputs = {k: x * (1.0 - weight(x)) + t[1][k] * weight(x) for k, x in outputs.items()}
             if strength < 1.0:
-                identity = self.model.transform(c["relu4_1"], c["relu5_1"], c["relu4_1"], c["relu5_1"])["features"]
-                features = features * strength + identity * (1.0 - strength)
-            result = self.model.decode(features)["image"].numpy()[0, :height, :width]
+                identity = self.model.transformed(c, c)
+                outputs = {k: x * strength + identity[k] * (1.0 - strength) for k, x in outputs.items()}
+            result = self.model.decoded(outputs).numpy()[0, :height, :width]
             if self.color_match > 0:
                 result = match_colors(result, colors, self.color_match * strength)
         return keep_photo_colors(result, content) if keep_colors else result

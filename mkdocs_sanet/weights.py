@@ -150,6 +150,10 @@ def _npz_source(path: Path, name: str) -> ModelSource:
     names, encoder, channels, color_match = _npz_header(path)
     if encoder not in architecture.ENCODERS:
         raise WeightsError(f"{path}: meta/encoder is {encoder!r}, expected one of {sorted(architecture.ENCODERS)}")
+    try:  # the widths fit together (a shallow skip's is the decoder's where it is added)
+        architecture.part_convs(encoder, channels)
+    except ValueError as error:
+        raise WeightsError(f"{path}: meta/{error}") from None
     has_encoder = any(n.startswith("encoder/") for n in names)
     files = (hed_vgg16_weights_path(), path) if encoder == "vgg16" and not has_encoder else (path,)
     return ModelSource(name, encoder, files, trained=True, channels=tuple(sorted(channels.items())),

@@ -52,6 +52,28 @@ def full_width_model(folder: Path) -> Path:
     return folder
 
 
+def skip_model(folder: Path, seed: int = 0, scale: float = 0.1) -> Path:
+    """A weights.npz of the served default with shallow skips (architecture.SKIPS): the shipped
+    weights, and seeded 1x1 skip convs (He-initialised times `scale`, which already changes the
+    picture a lot), meta/channels naming them at the decoder's widths, as training.ship saves them."""
+    from mkdocs_sanet import architecture, weights
+
+    source = weights.resolve("default")
+    if not source.trained:
+        pytest.skip("no trained default (model_assets/sanet-vgg16/weights.npz) to add shallow skips to")
+    arrays, channels = weights.load(source), source.widths()
+    for skip in architecture.SKIPS:
+        channels[f"transform/{skip.name}"] = architecture.decoder_width_before(skip.upsample, channels)
+    rng = np.random.default_rng(seed)
+    for name, shape in sorted(architecture.weight_shapes(source.encoder, channels).items()):
+        if name not in arrays:  # the skips' (a default trained with skips keeps its own)
+            std = np.sqrt(2.0 / np.prod(shape[:3])) * scale if name.endswith("/kernel") else 0.01
+            arrays[name] = (rng.standard_normal(shape) * std).astype(np.float32)
+    folder.mkdir(parents=True, exist_ok=True)
+    weights.save(folder / "weights.npz", arrays, source.encoder, channels, source.color_match)
+    return folder
+
+
 def save_png(source: Path, target: Path, size: tuple[int, int]) -> Path:
     """PNG, so that the browser and Python decode exactly the same pixels."""
     with Image.open(source) as image:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -91,3 +93,84 @@ def test_the_default_model_holds_the_served_widths():
     counts = architecture.parameter_counts("vgg16", source.widths())
     assert sum(v.size for v in loaded.values()) == sum(counts.values())
     assert loaded["transform/sanet4_1/f/kernel"].shape == (1, 1, 512, 128)
+
+
+# -- a model with shallow skips ------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def skip_folder(tmp_path_factory):
+    from helpers import skip_model
+
+    return skip_model(tmp_path_factory.mktemp("skips"))
+
+
+def test_a_skip_models_graphs_take_and_give_the_skips(skip_folder):
+    """encode gives the skips' taps too, transform takes them and gives the skips, decode takes
+    them; T(c, c)'s skips are the projected content taps; strength trades off every output."""
+    import tensorflow as tf
+
+    from mkdocs_sanet import compression
+
+    source = weights.resolve(str(skip_folder))
+    stylizer = pipeline.Stylizer(source, compression.DEFAULT)
+    model = stylizer.model
+    assert [skip.name for skip in model.skips] == ["skip3_1", "skip2_1"]
+    image = tf.constant(np.random.default_rng(0).uniform(0, 1, (1, 64, 96, 3)).astype(np.float32))
+    c = model.encode(image)
+    assert {k: tuple(v.shape) for k, v in c.items()} == {
+        "relu4_1": (1, 8, 12, 512), "relu5_1": (1, 4, 6, 512), "relu3_1": (1, 16, 24, 256), "relu2_1": (1, 32, 48, 128)}
+    assert model.transform_inputs == ["content4_1", "content5_1", "style4_1", "style5_1",
+                                      "content3_1", "content2_1", "style3_1", "style2_1"]
+    identity = model.transformed(c, c)
+    widths = source.widths()
+    assert {k: tuple(v.shape) for k, v in identity.items()} == {
+        "features": (1, 8, 12, widths["transform/merge_conv"]), "skip3_1": (1, 16, 24, widths["transform/skip3_1"]),
+        "skip2_1": (1, 32, 48, widths["transform/skip2_1"])}
+    # The content's own statistics: AdaIN gives the tap back (up to eps), then the 1x1 conv.
+    w = model.w
+    projected = tf.nn.conv2d(c["relu3_1"], w["transform/skip3_1/kernel"], 1, "SAME") + w["transform/skip3_1/bias"]
+    np.testing.assert_allclose(identity["skip3_1"].numpy(), projected.numpy(), rtol=1e-3, atol=1e-3)
+    # strength 0 decodes T(c, c) with its skips; zero skips would decode another picture.
+    content = image.numpy()[0]
+    style = np.random.default_rng(1).uniform(0, 1, (64, 64, 3)).astype(np.float32)
+    zero = stylizer(content, style, strength=0.0, pad_images=False)
+    np.testing.assert_allclose(zero, model.decoded(identity).numpy()[0], atol=1e-5)
+    without = model.decoded({**identity, "skip3_1": identity["skip3_1"] * 0, "skip2_1": identity["skip2_1"] * 0})
+    assert np.abs(model.decoded(identity).numpy() - without.numpy()).mean() > 0.01
+
+
+def test_a_skip_width_that_is_not_the_decoders_is_one_line(skip_folder, tmp_path, capsys):
+    from mkdocs_sanet import cli
+
+    arrays = dict(np.load(skip_folder / "weights.npz"))
+    channels = json.loads(str(arrays["meta/channels"]))
+    right = channels["transform/skip3_1"]
+    channels["transform/skip3_1"] = right + 8
+    arrays["meta/channels"] = np.array(json.dumps(channels))
+    np.savez(tmp_path / "weights.npz", **arrays)
+    with pytest.raises(weights.WeightsError) as error:
+        weights.resolve(str(tmp_path))
+    assert str(error.value) == (f"{tmp_path / 'weights.npz'}: meta/channels: transform/skip3_1 is {right + 8}: "
+                                f"expected the decoder's width there, {right}")
+    assert cli.main(["info", "--model", str(tmp_path)]) == 2
+    assert capsys.readouterr().err == f"mkdocs-sanet: error: {error.value}\n"
+
+
+def test_info_counts_the_skips(skip_folder, capsys):
+    from mkdocs_sanet import cli, compression
+
+    source = weights.resolve(str(skip_folder))
+    widths = source.widths()
+    assert cli.main(["info", "--model", str(skip_folder)]) == 0
+    out = capsys.readouterr().out
+    assert f"shallow skip skip3_1: relu3_1 given the painting's mean and std, 1x1 conv to {widths['transform/skip3_1']} ch" in out
+    counts = architecture.parameter_counts("vgg16", widths)
+    without = {k: v for k, v in widths.items() if "skip" not in k}
+    assert counts["transform"] - architecture.parameter_counts("vgg16", without)["transform"] == (
+        256 * widths["transform/skip3_1"] + widths["transform/skip3_1"] + 128 * widths["transform/skip2_1"]
+        + widths["transform/skip2_1"])
+    assert f"transform  {counts['transform']:12,}" in out
+    flops = architecture.flops("vgg16", 512, 512, widths, (256, 256))
+    assert f"{sum(flops.values()) / 1e9:15.1f}" in out
+    assert compression.report(compression.parse("fast"), "vgg16", skips=architecture.model_skips(widths))[
+        "channels"] == widths

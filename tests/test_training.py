@@ -27,10 +27,10 @@ from training.data import Images  # noqa: E402
 from training.net import LAMBDA_C, LAMBDA_ID1, LAMBDA_ID2, LAMBDA_S, SANetTorch, losses, style_loss  # noqa: E402
 
 
-def served_weights_file(folder, seed=0):
-    """A weights.npz of the served architecture (the committed frozen encoder, seeded attention
-    and decoder), with meta/channels, as training.ship writes it."""
-    channels = train.served_channels()
+def served_weights_file(folder, seed=0, skips=True):
+    """A weights.npz of the served architecture (the committed frozen encoder, seeded attention,
+    shallow skips unless `skips` is false, and decoder), with meta/channels, as training.ship writes it."""
+    channels = train.served_channels(skips)
     arrays = weights.untrained("vgg16", seed, channels=channels)
     with np.load(train.STATE / train.ENCODER_FILE) as data:
         arrays.update({k: data[k] for k in data.files})
@@ -45,14 +45,17 @@ def torch_stylize(net, content, style):
                            evaluate.shrink(torch.from_numpy(style.transpose(2, 0, 1))[None]))[0].numpy().transpose(1, 2, 0)
 
 
-@pytest.mark.parametrize("served", [False, True], ids=["full-width", "served-fast"])
-def test_torch_model_is_the_plugins_model(tmp_path, served):
+@pytest.mark.parametrize("served,skips", [(False, False), (True, True), (True, False)],
+                         ids=["full-width", "served-fast", "served-fast-without-skips"])
+def test_torch_model_is_the_plugins_model(tmp_path, served, skips):
     """Same weights, same picture: the PyTorch network (training) and the TF pipeline (the plugin)
-    agree, at full width and for the served architecture with its uint8 storage."""
+    agree, at full width and for the served architecture with its uint8 storage, with its shallow
+    skips (seeded, not zero: they change the picture) and without (the models shipped before them)."""
     if served:
-        source = weights.resolve(str(served_weights_file(tmp_path / "m")))
+        source = weights.resolve(str(served_weights_file(tmp_path / "m", skips=skips)))
         compression = "fast"
-        assert source.widths() == train.served_channels()
+        assert source.widths() == train.served_channels(skips)
+        assert len(SANetTorch("vgg16", source.widths()).skips) == (2 if skips else 0)
     else:
         source = weights.ModelSource("untrained", "vgg16", (weights.hed_vgg16_weights_path(),), trained=False,
                                      untrained_seed=0)
@@ -70,6 +73,12 @@ def test_torch_model_is_the_plugins_model(tmp_path, served):
     got = pipeline.Stylizer(source, compression)(content, style, pad_images=False)
     assert expected.std() > 0.01
     assert np.abs(got - expected).max() < 2e-3
+    if skips:  # the skips count: without them the picture is another
+        with torch.no_grad():
+            for name, parameter in net.named_parameters():
+                if "skip" in name:
+                    parameter.zero_()
+        assert np.abs(torch_stylize(net, content, style) - expected).mean() > 0.01
 
 
 def test_a_trained_compressed_model_takes_only_its_widths(tmp_path):
