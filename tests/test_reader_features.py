@@ -4,12 +4,14 @@ Each in the Python pipeline, the CLI and the browser's API (static/sanet.js), wi
 from __future__ import annotations
 
 import os
+import re
+from urllib.request import urlopen
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from helpers import CHROMEDRIVER, CHROMIUM, PRESETS, painting, psnr
+from helpers import CHROMEDRIVER, CHROMIUM, PRESETS, mkdocs_build, painting, psnr, skip_model, write_site
 from mkdocs_sanet import cli, pipeline, tags
 
 CONTENT = (96, 72)  # width, height: pads to 96x80
@@ -242,14 +244,32 @@ def uint8_list(image: np.ndarray) -> list[int]:
     return pipeline.to_uint8(image).reshape(-1).tolist()
 
 
-@pytest.fixture(scope="module")
-def api(browser, demo_site, pictures):
-    """The demo page with the API loaded and the model prepared on WASM; the pictures as canvases."""
-    from mkdocs_sanet.cache import model_key
-    from mkdocs_sanet.weights import resolve
+@pytest.fixture(scope="module", params=["default", "skips"])
+def served(request, tmp_path_factory, model_cache, serve, demo_site, stylizer) -> dict:
+    """The model the API runs, with its site (a demo page at demo/), its cache key and its Python
+    pipeline: the default; the default with shallow skips (helpers.skip_model)."""
+    from mkdocs_sanet import architecture, compression, weights
 
-    assets = demo_site + "assets/sanet/"
-    browser.get(demo_site + "demo/")
+    def key(site):  # the model the demo page names (the code may change while the tests run)
+        return re.search(r'data-sanet-model="[^"]*models/([0-9a-f]+)/"', urlopen(site + "demo/").read().decode())[1]
+
+    if request.param == "default":
+        return {"site": demo_site, "key": key(demo_site), "stylizer": stylizer}
+    root = tmp_path_factory.mktemp("skip-site")
+    source = weights.resolve(str(skip_model(root / "model")))
+    assert [skip.name for skip in architecture.model_skips(source.widths())] == ["skip3_1", "skip2_1"]
+    url = serve(root / "site" / "site")
+    mkdocs_build(write_site(root / "site", model_cache, {"demo.md": "# Demo\n\n<% sanet_demo %>\n"},
+                            plugin_options=f"model: {root / 'model'}\nbackends: [wasm]", site_url=url))
+    return {"site": url, "key": key(url),
+            "stylizer": pipeline.Stylizer(source, compression.DEFAULT, model_cache / "compressed")}
+
+
+@pytest.fixture(scope="module")
+def api(browser, served, pictures):
+    """The demo page with the API loaded and the model prepared on WASM; the pictures as canvases."""
+    assets = served["site"] + "assets/sanet/"
+    browser.get(served["site"] + "demo/")
     browser.execute_script(JS_HELPERS)
     error = browser.execute_async_script("""
         const [assets, key, pictures, done] = arguments;
@@ -270,7 +290,7 @@ def api(browser, demo_site, pictures):
           }
           return '';
         })().then(done, (error) => done(String(error)));
-    """, assets, model_key(resolve("default"), "float16"),
+    """, assets, served["key"],
         {name: [uint8_list(image), image.shape[1], image.shape[0], 1 if image.ndim == 2 else 3]
          for name, image in pictures.items()})
     assert error == ""
@@ -299,7 +319,10 @@ def js_stylize(driver, mode: dict, runs: int = 1) -> dict:
 @pytest.mark.browser
 @pytest.mark.slow
 @pytest.mark.parametrize("name", list(MODES))
-def test_api_matches_the_pipeline(api, stylizer, pictures, name):
+def test_api_matches_the_pipeline(api, served, pictures, name):
+    """Each mode, for the default and for a model with shallow skips (every transform output mixed,
+    masked at its own resolution, traded off and decoded alike)."""
+    stylizer = served["stylizer"]
     result = js_stylize(api, MODES[name])
     assert "error" not in result, result.get("error")
     got = pipeline.to_uint8(np.array(result["values"], np.float32).reshape(CONTENT[1], CONTENT[0], 3))
@@ -370,12 +393,9 @@ def camera_browser():
 
 @pytest.mark.browser
 @pytest.mark.slow
-def test_webcam_api(camera_browser, demo_site, pictures):
-    from mkdocs_sanet.cache import model_key
-    from mkdocs_sanet.weights import resolve
-
-    assets = demo_site + "assets/sanet/"
-    camera_browser.get(demo_site + "demo/")
+def test_webcam_api(camera_browser, served, pictures):
+    assets = served["site"] + "assets/sanet/"
+    camera_browser.get(served["site"] + "demo/")
     camera_browser.execute_script(JS_HELPERS)
     result = camera_browser.execute_async_script("""
         const [assets, key, style, done] = arguments;
@@ -408,7 +428,7 @@ def test_webcam_api(camera_browser, demo_site, pictures):
           }
           return {cycles, requests: performance.getEntriesByType('resource').length - requests};
         })().then(done, (error) => done({error: String(error)}));
-    """, assets, model_key(resolve("default"), "float16"),
+    """, assets, served["key"],
         [uint8_list(pictures["style"]), STYLE[0], STYLE[1]])
     assert "error" not in result, result.get("error")
     for cycle in result["cycles"]:

@@ -257,8 +257,8 @@
     return image;
   }
 
-  /* The mask (H, W, 1) padded as the content, averaged over blocks down to the relu4_1
-   * features' (1, h, w, C) size: (1, h, w, 1) (pipeline.pool_mask). */
+  /* The mask (H, W, 1) padded as the content, averaged over blocks down to a transform output's
+   * (1, h, w, C) size: (1, h, w, 1) (pipeline.pool_mask). */
   function poolMask(mask, featureShape, manifest) {
     return tf.tidy(() => {
       const padded = padToMultiple(mask, manifest);
@@ -303,13 +303,12 @@
 
   class EncodedStyle {
     constructor(features, colors) {
-      Object.assign(this, features);  // relu4_1, relu5_1
+      this.features = features;  // encode's outputs by name: relu4_1, relu5_1 (a model's skips: relu3_1, relu2_1)
       this.colors = colors;  // {mean, std} of the painting as encoded (colorStats)
     }
 
     dispose() {
-      this.relu4_1.dispose();
-      this.relu5_1.dispose();
+      for (const tensor of Object.values(this.features)) tensor.dispose();
       this.colors.mean.dispose();
       this.colors.std.dispose();
     }
@@ -336,15 +335,25 @@
       return model.predict(feeds);
     }
 
-    encode(image) {  // image: Tensor3D, float in [0, 1], sides multiples of 16
+    /* image: Tensor3D, float in [0, 1], sides multiples of 16. Every output of the encode graph
+     * by name: relu4_1, relu5_1, and the taps of a model's shallow skips (relu3_1, relu2_1). */
+    encode(image) {
       return tf.tidy(() => this.run("encode", {image: tf.expandDims(image, 0)}));
     }
 
+    /* T(content, style), content and style being encode's outputs: the transform graph's inputs
+     * are fed as its signature names them (content4_1 from content.relu4_1, style3_1 from
+     * style.relu3_1, ...). Every output by name: features, and a model's skips (skip3_1, skip2_1),
+     * which the decode graph takes by the same names. */
     transform(content, style) {
-      return tf.tidy(() => this.run("transform", {
-        content4_1: content.relu4_1, content5_1: content.relu5_1,
-        style4_1: style.relu4_1, style5_1: style.relu5_1,
-      }).features);
+      const inputs = {};
+      for (const entry of Object.values(this.graphs.transform.signature.inputs)) {
+        const name = entry.name.replace(/:\d+$/, "");
+        const [, side, tap] = name.match(/^(content|style)(\d+_\d+)$/) || [];
+        const from = side === "content" ? content : style;
+        if (from && from[`relu${tap}`]) inputs[name] = from[`relu${tap}`];
+      }
+      return tf.tidy(() => this.run("transform", inputs));
     }
 
     /* A compressed model encodes the paintings smaller (the manifest's style_max_size, as
@@ -379,11 +388,12 @@
      * (style and style2 also an encodeStyle() result). Each of `passes` (1 to 3) stylizes the
      * previous result. With style2 the transformed features are blended, (1 - w) * T(c, style) +
      * w * T(c, style2), w being `mix` or the mask (the content's size, white: style2) padded as
-     * the content and averaged down to the transform's (relu4_1) resolution; then the strength
-     * trade-off with T(c, c); the decoded picture's colours move the manifest's color_match
-     * (times strength) of the way to the painting's (the paintings' blended by mix, or pixel by
-     * pixel by the mask: matchColors). At the end keepColors puts the photo's chroma back
-     * (keepPhotoColors).
+     * the content and averaged down to each output's resolution; then the strength trade-off
+     * with T(c, c). Both steps run over every output of the transform alike (its features, and a
+     * model's shallow skips: the decode graph takes them all). The decoded picture's colours move
+     * the manifest's color_match (times strength) of the way to the painting's (the paintings'
+     * blended by mix, or pixel by pixel by the mask: matchColors). At the end keepColors puts the
+     * photo's chroma back (keepPhotoColors).
      * Returns a Tensor3D (H, W, 3) in [0, 1]. */
     async stylize(content, style, {strength = 1, passes = 1, style2 = null, mix = 0.5, mask = null,
                                    keepColors = false, onStage = () => {}, checkFinite = false} = {}) {
@@ -416,28 +426,40 @@
           const blend = (x, y) => keep(tf.tidy(() => tf.add(tf.mul(x, tf.sub(1, weight)), tf.mul(y, weight))));
           colors = {mean: blend(a.mean, b.mean), std: blend(a.std, b.std)};
         }
+        // The blend's weight for a transform output: mix, or the mask pooled to its resolution (once).
+        const pooled = {};
+        const weightOf = (name, x) => {
+          if (weight.rank !== 3) return weight;
+          if (!pooled[name]) pooled[name] = keep(poolMask(weight, x.shape, this.manifest));
+          return pooled[name];
+        };
+        // Every output of the transform combined alike, each by combine(name, x) (owned here).
+        const each = (outputs, combine) => Object.fromEntries(
+            Object.entries(outputs).map(([name, x]) => [name, keep(combine(name, x))]));
+        const keepAll = (outputs) => { owned.push(...Object.values(outputs)); return outputs; };
         let current = photo;
         for (let pass = 1; pass <= passes; pass++) {
           const of = passes > 1 ? ` (pass ${pass} of ${passes})` : "";
           await stage(`encoding the photo${of}`);
-          const c = this.encode(keep(padToMultiple(current, this.manifest)));
-          owned.push(...Object.values(c));
-          if (weight.rank === 3) weight = keep(poolMask(weight, c.relu4_1.shape, this.manifest));
+          const c = keepAll(this.encode(keep(padToMultiple(current, this.manifest))));
           await stage(`attention${of}`);
-          let features = keep(this.transform(c, styles[0]));
+          let outputs = keepAll(this.transform(c, styles[0].features));
           if (styles.length === 2) {
-            const second = keep(this.transform(c, styles[1]));
-            features = keep(tf.tidy(() => tf.add(tf.mul(features, tf.sub(1, weight)), tf.mul(second, weight))));
+            const second = keepAll(this.transform(c, styles[1].features));
+            outputs = each(outputs, (name, x) => {
+              const w = weightOf(name, x);
+              return tf.tidy(() => tf.add(tf.mul(x, tf.sub(1, w)), tf.mul(second[name], w)));
+            });
           }
           if (strength < 1) {
-            const identity = keep(this.transform(c, c));
-            features = keep(tf.tidy(() => tf.add(tf.mul(features, strength), tf.mul(identity, 1 - strength))));
+            const identity = keepAll(this.transform(c, c));
+            outputs = each(outputs, (name, x) => tf.tidy(() => tf.add(tf.mul(x, strength), tf.mul(identity[name], 1 - strength))));
           }
           // The decoder clips to [0, 1], which would hide an overflow: look at the features too.
-          if (checkFinite) await assertFinite(features);
+          if (checkFinite) for (const x of Object.values(outputs)) await assertFinite(x);
           await stage(`decoding${of}`);
           current = keep(tf.tidy(() => {
-            const image = this.run("decode", {features}).image;
+            const image = this.run("decode", outputs).image;
             return tf.slice(tf.squeeze(image, [0]), [0, 0, 0], [height, width, 3]);
           }));
           if (colorMatch > 0) current = keep(matchColors(current, colors, colorMatch));
