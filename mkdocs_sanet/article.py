@@ -77,13 +77,21 @@ def _decoder_widths(convs: list[arch.Conv]) -> str:
     return " → ".join(map(str, widths)) + " ch"
 
 
-def architecture_svg(encoder: str, model_name: str, size: int = 512, compression: str = "none") -> str:
+def _skips_line(skips: tuple[arch.Skip, ...], widths: arch.Channels) -> str:
+    """"relu3_1, relu2_1 → 96, 48 ch": a model's shallow skips, their taps and widths."""
+    return (", ".join(f"relu{skip.tap[4:]}" for skip in skips) + " → "
+            + ", ".join(str(widths[f"transform/{skip.name}"]) for skip in skips) + " ch")
+
+
+def architecture_svg(encoder: str, model_name: str, size: int = 512, compression: str = "none",
+                     skips: tuple[arch.Skip, ...] = ()) -> str:
     """The model as a diagram: parts, feature shapes for a size x size input, parameters per part;
-    with a compression setting (the option's text), the compressed model's widths, ranks and counts."""
+    with a compression setting (the option's text), the compressed model's widths, ranks and counts;
+    the model's shallow skips (architecture.model_skips of its weights' channels) where it has them."""
     from . import compression as compression_mod
 
     setting = compression_mod.parse(compression)
-    widths = compression_mod.channels(setting, encoder)
+    widths = compression_mod.channels(setting, encoder, skips)
     enc = arch.ENCODERS[encoder]
     counts = arch.parameter_counts(encoder, widths)
     shapes = arch.feature_shapes(encoder, size, size, widths)
@@ -110,13 +118,16 @@ def architecture_svg(encoder: str, model_name: str, size: int = 512, compression
                                            f"{_millions(counts['decoder'])} parameters"), "dec"),
         _Box(860, 110, 110, 50, "output", (f"{size}×{size}×3",), "io"),
     ]
+    if skips:  # below the decoder, into it
+        boxes.append(_Box(690, 200, 130, 66, "shallow skips", ("AdaIN, 1×1 conv", _skips_line(skips, widths),
+                                                                "added after ↑×2"), "tr"))
     arrows = [
         _arrow(120, 55, 158, 55), _arrow(120, 215, 158, 215),
         _arrow(310, 55, 348, 55), _arrow(310, 215, 348, 215),
         _arrow(480, 55, 518, 55), _arrow(480, 215, 518, 215),
         _arrow(585, 80, 585, 108), _arrow(585, 190, 585, 162),
         _arrow(650, 135, 688, 135), _arrow(820, 135, 858, 135),
-    ]
+    ] + ([_arrow(755, 200, 755, 182)] if skips else [])
     preset = compression.strip()
     named = preset if preset in compression_mod.PRESETS else None
     how = "" if setting.is_none else (f", compression {named}" if named else ", compressed")
@@ -130,6 +141,10 @@ def architecture_svg(encoder: str, model_name: str, size: int = 512, compression
         stored = f"; uint8 weights in the {', '.join(setting.uint8)}" if setting.uint8 else ""
         compressed = (f" Compressed by {what}: factored convs show their rank / width, "
                       f"pruned ones their kept / original channels{stored}.")
+    if skips:
+        compressed += (" Shallow skips: the photo's " + " and ".join(f"relu{skip.tap[4:]}" for skip in skips)
+                       + " given the painting's channel means and deviations, each through a 1×1 conv into "
+                       "the decoder where it reaches that resolution.")
     return (
         # A phone scrolls the drawing sideways at a readable size (sanet-article.css) instead of shrinking it.
         f'<figure class="sanet-architecture"><div class="sanet-architecture__scroll" tabindex="0" '
@@ -157,6 +172,9 @@ def model_card(encoder: str, manifest: dict, model_name: str) -> str:
     total = (f"<tr><th>total</th><th>{sum(counts.values()):,}</th><th>{manifest['bytes'] / 1e6:.1f} MB</th>"
              f"<th>{sum(flops.values()) / 1e9:.1f}</th></tr>")
     status = "trained" if manifest.get("trained") else "untrained (random attention and decoder weights)"
+    skips = arch.model_skips(widths)
+    if skips:
+        status += f"; shallow skips {_skips_line(skips, widths)}"
     if manifest.get("color_match"):
         status += f", then {manifest['color_match']:g} of the way to the painting's colours"
     uint8 = set(manifest.get("compression", {}).get("uint8") or ())

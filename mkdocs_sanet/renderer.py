@@ -14,6 +14,7 @@ from mkdocs.structure.pages import Page
 from mkdocs.utils import get_relative_url
 
 from . import article, demo_html, formulas, page_assets, pipeline, results, tags
+from .architecture import model_skips
 from .builder import ModelBuild
 from .citations import Bibliography, BibliographyError, PageCitations
 from .config import SANetConfig, over_the_cap
@@ -170,7 +171,8 @@ class Renderer:
             "row": lambda tag: article.row_start(),
             "endrow": lambda tag: article.row_end(),
             "sanet_architecture": lambda tag: article.architecture_svg(
-                self.source.encoder, self.source.name, compression=self.options.compression),
+                self.source.encoder, self.source.name, compression=self.options.compression,
+                skips=model_skips(self.source.widths())),
             "sanet_model_card": lambda tag: self._model_card(),
             "sanet_results": lambda tag: self._results(tag, page, file.url, assets_url),
             "cite": lambda tag: citations.cite(tag.attributes["key"]).replace(

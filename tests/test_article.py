@@ -140,6 +140,27 @@ def test_model_card(built):
     assert re.search(rf"<td>encoder</td><td>{encoder:,}</td><td>[0-9.]+ MB</td><td>{flops:.1f}</td>", card), card
 
 
+def test_architecture_and_card_show_a_models_shallow_skips():
+    """A model with shallow skips: the figure draws them (taps, widths) and counts them; the card
+    names them and counts their parameters; a model without them shows none."""
+    widths = compression.channels(compression.parse("fast"), "vgg16", architecture.SKIPS)
+    assert widths["transform/skip3_1"] == widths["decoder/conv4_1"] and widths["transform/skip2_1"] == widths["decoder/conv3_1"]
+    counts = architecture.parameter_counts("vgg16", widths)
+    svg = article.architecture_svg("vgg16", "default", compression="fast", skips=architecture.SKIPS)
+    line = f"relu3_1, relu2_1 → {widths['transform/skip3_1']}, {widths['transform/skip2_1']} ch"
+    assert "shallow skips" in svg and line in svg and "relu3_1 and relu2_1 given the painting" in svg
+    assert f"transform {counts['transform']:,}" in svg and f"{sum(counts.values()):,} parameters in all" in svg
+    assert "skip" not in article.architecture_svg("vgg16", "default", compression="fast")
+    manifest = {"graphs": {g: {"part": part, "bytes": 1000} for g, part in
+                           (("encode", "encoder"), ("transform", "transform"), ("decode", "decoder"))},
+                "bytes": 3000, "trained": True, "quantization": "float16", "tensorflow": "2", "tensorflowjs": "4",
+                "style_max_size": 256, "compression": {"channels": widths, "uint8": []}}
+    card = article.model_card("vgg16", manifest, "default")
+    assert f"shallow skips {line}" in card and f"<td>transform</td><td>{counts['transform']:,}</td>" in card
+    without = {k: v for k, v in widths.items() if "skip" not in k}
+    assert "skips" not in article.model_card("vgg16", {**manifest, "compression": {"channels": without}}, "default")
+
+
 def test_citations(built):
     html = built[3]
     assert html.count('href="#ref-park2019sanet"') == 2 and ">[1]</a>" in html and ">[2]</a>" in html
