@@ -222,3 +222,10 @@ def test_the_training_set_holds_no_evaluation_picture():
             image.draft("RGB", (64, 64))
             distance = np.abs(held - thumbnail(image)).mean(axis=(1, 2))
         assert distance.min() > 0.02, f"{path} looks like an evaluation picture"
+
+
+def test_score_reads_the_judges_block_as_pasted(tmp_path):
+    answers = tmp_path / "answers.csv"
+    answers.write_text("```\npair,preferred,score_a,score_b\n  pair-01,B,2,4\n\n```\n")
+    results = judge.score(judge.read_answers(answers), key_of({"pair-01": ("ours", "theirs")}))
+    assert results["theirs"]["wins"] == 1.0 and results["ours"]["mean_score"] == 2.0

@@ -119,7 +119,8 @@ def read_answers(path: Path) -> dict[str, dict]:
             raise AnswerError(f"{path}: not JSON ({error})") from None
         rows = [{"pair": k, **v} for k, v in data.items()] if isinstance(data, dict) else data
     else:
-        rows = list(csv.DictReader(line for line in text.splitlines() if line.strip() and not line.startswith("#")))
+        rows = list(csv.DictReader(line.strip() for line in text.splitlines()
+                                   if line.strip() and not line.lstrip().startswith(("#", "```"))))
     answers = {}
     for i, row in enumerate(rows):
         where = f"{path}: answer {i + 1}"
