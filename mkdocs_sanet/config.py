@@ -76,6 +76,34 @@ class MaxSize(c.Type):
             raise c.ValidationError(problem)
 
 
+class Backends(c.ListOfItems):
+    """Auto's order of backends: at least one (an empty list would leave the demo nothing to start)."""
+
+    def __init__(self):
+        super().__init__(c.Choice(BACKENDS), default=list(BACKENDS))
+
+    def run_validation(self, value):
+        value = super().run_validation(value)
+        if not value:
+            raise c.ValidationError(f"expected at least one of {', '.join(BACKENDS)} (an empty list leaves the "
+                                    f"demo no backend to run on; leave the option out for all of them)")
+        return value
+
+
+class ResultsSize(c.Type):
+    """The longest side of the sanet_results pictures: a whole number of at least MIN_SIZE."""
+
+    def __init__(self, default: int):
+        super().__init__(int, default=default)
+
+    def run_validation(self, value):
+        # bool is an int to Python: `results_size: true` must not pass as 1.
+        if isinstance(value, bool) or not isinstance(value, int) or value < MIN_SIZE:
+            raise c.ValidationError(f"expected a whole number of at least {MIN_SIZE} (the longest side of the "
+                                    f"sanet_results pictures, in px), got {value!r}")
+        return value
+
+
 class PresetsConfig(base.Config):
     # Images offered in the demo's pickers: paths inside docs_dir. Empty: the built-in presets.
     content = c.ListOfItems(c.Type(str), default=[])
@@ -100,11 +128,11 @@ class SANetConfig(base.Config):
     runtime_dir = c.Type(str, default="node_modules")
     # Tried in this order in the reader's browser (Auto): the first that starts, is not
     # software-rendered or 16-bit, and whose first run works is used; the reader can override it.
-    backends = c.ListOfItems(c.Choice(BACKENDS), default=list(BACKENDS))
+    backends = Backends()
     # A BibTeX file for <% cite key %>, relative to mkdocs.yml.
     bibliography = c.Optional(c.Type(str))
     # Longest side of the pictures that <% sanet_results %> computes at build time.
-    results_size = c.Type(int, default=256)
+    results_size = ResultsSize(default=256)
     # WASM on several threads: sanet-sw.js at the site's root, a service worker that makes the pages
     # with a demo cross-origin isolated (needs HTTPS or localhost). Off: no worker, one thread.
     threads = c.Type(bool, default=True)

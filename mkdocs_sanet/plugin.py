@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import os
+import posixpath
 import shutil
 import signal
 import tempfile
@@ -26,6 +27,20 @@ from .renderer import Renderer
 from .weights import WeightsError, resolve
 
 log = logging.getLogger("mkdocs.plugins.sanet")
+
+
+def _preset_path_problem(path: str, docs_dir: Path) -> str | None:
+    """What is wrong with a presets path before it is looked up among the site's files: the option
+    takes paths relative to docs_dir, so an absolute one or one that leaves docs_dir is named as
+    such (never "no such file" for a file that exists)."""
+    expected = "expected a path relative to docs_dir, such as img/photo.jpg"
+    if PurePosixPath(path).is_absolute() or Path(path).is_absolute() or path.startswith("\\"):
+        inside = docs_dir / path.lstrip("/\\")
+        hint = f" (for {inside}, write {path.lstrip('/')})" if inside.is_file() else ""
+        return f"an absolute path: {expected}{hint}"
+    if posixpath.normpath(path.replace("\\", "/")).split("/")[0] == "..":
+        return f"leaves docs_dir: {expected}"
+    return None
 
 
 def _interrupt(number, frame):
@@ -108,9 +123,13 @@ class SANetPlugin(BasePlugin[SANetConfig]):
     def on_files(self, files, config):
         for role in ("content", "style"):
             for path in getattr(self.config.presets, role):
-                file = files.get_file_from_path(PurePosixPath(path).as_posix())
+                problem = _preset_path_problem(path, Path(config.docs_dir))
+                if problem:
+                    raise PluginError(f"mkdocs.yml: sanet: presets: {role}: {path}: {problem}")
+                file = files.get_file_from_path(posixpath.normpath(PurePosixPath(path).as_posix()))
                 if file is None:
-                    raise PluginError(f"mkdocs.yml: sanet: presets: {role}: {path}: no such file in docs_dir")
+                    raise PluginError(f"mkdocs.yml: sanet: presets: {role}: {path}: no such file in docs_dir "
+                                      f"(looked for {Path(config.docs_dir) / path})")
                 try:  # the checks of a tag's pictures: a picture the browser and the model can use
                     pipeline.check_image(Path(file.abs_src_path), self.config.max_size)
                 except (pipeline.ImageCheckError, OSError) as error:

@@ -47,6 +47,46 @@ def test_bad_model_option(tmp_path, empty_cache):
     assert "expected 'default', or a folder with weights.npz or with the original SANet checkpoints" in stderr
 
 
+@pytest.mark.parametrize("options, expected", [
+    ("backends: []", "Plugin 'sanet' option 'backends': expected at least one of webgpu, webgl, wasm, cpu (an empty "
+                     "list leaves the demo no backend to run on; leave the option out for all of them)"),
+    ("results_size: 0", "Plugin 'sanet' option 'results_size': expected a whole number of at least 32 (the longest "
+                        "side of the sanet_results pictures, in px), got 0"),
+    ("results_size: -64", "option 'results_size': expected a whole number of at least 32 (the longest side of the "
+                          "sanet_results pictures, in px), got -64"),
+    ("results_size: true", "option 'results_size': expected a whole number of at least 32 (the longest side of the "
+                           "sanet_results pictures, in px), got True"),
+])
+def test_impossible_options_are_refused_naming_them(tmp_path, empty_cache, options, expected):
+    """Refused where the option is read, not in the reader's browser ("undefined did not start")."""
+    stderr = build_error(tmp_path, empty_cache, {"index.md": "<% sanet_demo %>\n"}, plugin_options=options)
+    assert expected in stderr and "Traceback" not in stderr, stderr[-2000:]
+
+
+@pytest.mark.parametrize("path, expected", [
+    ("/a.jpg", "mkdocs.yml: sanet: presets: content: /a.jpg: an absolute path: expected a path relative to "
+               "docs_dir, such as img/photo.jpg (for {docs}/a.jpg, write a.jpg)"),
+    ("/elsewhere/b.jpg", "mkdocs.yml: sanet: presets: content: /elsewhere/b.jpg: an absolute path: expected a path "
+                         "relative to docs_dir, such as img/photo.jpg\n"),
+    ("../a.jpg", "mkdocs.yml: sanet: presets: content: ../a.jpg: leaves docs_dir: expected a path relative to "
+                 "docs_dir, such as img/photo.jpg\n"),
+    ("img/../a.jpg", None),  # inside docs_dir after all: used
+])
+def test_presets_paths_say_what_the_option_expects(tmp_path, model_cache, path, expected):
+    """A file that exists is never "no such file": the option takes paths relative to docs_dir."""
+    config = write_site(tmp_path / "project", model_cache, {"index.md": "<% sanet_demo %>\n"},
+                        plugin_options=f"presets:\n  content: ['{path}']",
+                        images={"a.jpg": PRESETS / "content-cat.jpg"})
+    (tmp_path / "a.jpg").write_bytes((PRESETS / "content-cat.jpg").read_bytes())
+    result = mkdocs_build(config, check=False)
+    if expected is None:
+        assert result.returncode == 0, result.stderr[-2000:]
+        return
+    assert result.returncode != 0
+    assert expected.format(docs=tmp_path / "project" / "docs") in result.stderr, result.stderr[-2000:]
+    assert "no such file" not in result.stderr
+
+
 def test_bad_runtime_dir(tmp_path, model_cache):
     stderr = build_error(tmp_path, model_cache, {"index.md": "<% sanet_demo %>\n"},
                          plugin_options="runtime_dir: nowhere")
