@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import logging
 import os
+import posixpath
 import time
 from pathlib import Path, PurePosixPath
+from urllib.parse import quote
 
 from mkdocs.exceptions import PluginError
 from mkdocs.structure.pages import Page
@@ -288,10 +290,13 @@ class Renderer:
 
     def _find_presets(self, role: str) -> list[demo_html.Preset]:
         configured = getattr(self.options.presets, role)
+        # URLs, percent-encoded as MkDocs writes a file's URL: a '%', '#', '?' or space in a name
+        # is part of the name, not of the URL's syntax.
         if configured:
-            return [demo_html.Preset(demo_html.preset_label(path), PurePosixPath(path).as_posix())
+            return [demo_html.Preset(demo_html.preset_label(path),
+                                     quote(posixpath.normpath(PurePosixPath(path).as_posix())))
                     for path in configured]
-        return [demo_html.Preset(entry["title"], f"{page_assets.SITE_FOLDER}/presets/{entry['file']}",
+        return [demo_html.Preset(entry["title"], f"{page_assets.SITE_FOLDER}/presets/{quote(entry['file'])}",
                                  by=demo_html.byline(entry))
                 for entry in page_assets.builtin_presets()[role]]
 

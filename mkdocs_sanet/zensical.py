@@ -31,6 +31,7 @@ import posixpath
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
+from urllib.parse import quote
 
 from markdown import Extension, Markdown
 from markdown.postprocessors import Postprocessor
@@ -231,7 +232,13 @@ class SANetZensicalExtension(Extension):
         config = _zensical_config() or {}
         self.root = Path(config.get("root_dir") or os.getcwd())
         self.docs_dir = Path(os.path.normpath(self.root / config.get("docs_dir", "docs")))
-        self.assets = str(self.getConfig("assets")).strip().strip("/")
+        written = str(self.getConfig("assets")).strip()
+        self.assets = written.strip("/")
+        folder = Path(os.path.normpath(self.docs_dir / self.assets))
+        if written.startswith(("/", "\\")) or Path(written).is_absolute() or not folder.is_relative_to(self.docs_dir):
+            # Zensical copies only docs_dir into the site: an export elsewhere would never be served.
+            raise _option_error(f"assets: {written!r}: expected the export's folder inside docs_dir, relative "
+                                f"to it (such as sanet/): Zensical copies only docs_dir ({self.docs_dir}) into the site")
         try:
             self.max_size = tags.SPECS["sanet_demo"].attributes["max_size"](str(self.getConfig("max_size")))
         except ValueError as error:
@@ -348,16 +355,19 @@ class SANetZensicalExtension(Extension):
     def _demo(self, tag: tags.Tag, page: _Page) -> str:
         """The export's element, as a page written by hand has it (static/export-index.html)."""
         a = tag.attributes
+        # The pictures' paths as URLs: a '%', '#', '?', ',' or space in a name is part of the name
+        # (the demo's script reads contents= and styles= as comma-separated URLs).
+        url = lambda path: quote(_relative(path, page.url))  # noqa: E731
         attributes = {
             "id": a["id"],
             "max-size": str(a.get("max_size", self.max_size)),
             "strength": f"{a.get('strength', 1.0):g}",
             "backends": ",".join(self.backends),
-            "content-src": _relative(a["content"], page.url) if "content" in a else "",
-            "style-src": _relative(a["style"], page.url) if "style" in a else "",
-            "style2-src": _relative(a["style2"], page.url) if "style2" in a else "",
-            "contents": ",".join(_relative(v, page.url) for v in a["contents"]) if "contents" in a else "",
-            "styles": ",".join(_relative(v, page.url) for v in a["styles"]) if "styles" in a else "",
+            "content-src": url(a["content"]) if "content" in a else "",
+            "style-src": url(a["style"]) if "style" in a else "",
+            "style2-src": url(a["style2"]) if "style2" in a else "",
+            "contents": ",".join(url(v) for v in a["contents"]) if "contents" in a else "",
+            "styles": ",".join(url(v) for v in a["styles"]) if "styles" in a else "",
             "passes": str(a["passes"]) if "passes" in a else "",
             "mix": f"{a['mix']:g}" if "mix" in a else "",
             "keep-colors": ("true" if a["keep_colors"] else "false") if "keep_colors" in a else "",

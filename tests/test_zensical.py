@@ -19,6 +19,9 @@ from urllib.parse import urljoin, urlparse
 
 import pytest
 
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import WebDriverWait
+
 from helpers import PRESETS, ROOT, export, save_png, stylize
 
 SIZE = 128
@@ -103,13 +106,20 @@ def zensical_site(tmp_path_factory, model_cache) -> Path:
 
             The syntax, shown as code: `<% sanet_demo %>`.
             """,
+        # A '%', '#' and spaces in a picture's name (issue 30): the URLs encode them.
+        "names.md": f'# Names\n\n<% sanet_demo id="odd" contents="{ODD}.png" styles="/blog/photo.png" '
+                    f'max_size="{SIZE}" %>\n',
     })
     save_png(PRESETS / "content-cat.jpg", root / "docs" / "blog" / "photo.png", (150, 100))
+    save_png(PRESETS / "content-coffee.jpg", root / "docs" / f"{ODD}.png", (96, 64))
     result = export(root / "docs" / "sanet", "--cache-dir", str(model_cache), "--runtime-dir", str(ROOT / "node_modules"))
     assert result.returncode == 0, result.stderr[-3000:]
     result = zensical_build(root)
     assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
     return root / "site"
+
+
+ODD = "50% off #1"
 
 
 def page_html(site: Path, url: str) -> str:
@@ -207,6 +217,42 @@ def test_zensical_demo_stylizes_with_wasm(browser, zensical_site, serve):
     assert max(result["width"], result["height"]) == SIZE
     assert len(set(result["pixels"][0::4])) > 10  # a picture, not a blank canvas
     assert browser.execute_script("return document.querySelectorAll('sanet-demo[data-sanet-ready]').length") == 1
+
+
+@pytest.mark.slow
+def test_zensical_encodes_odd_picture_names(zensical_site):
+    html = page_html(zensical_site, "names")
+    assert 'contents="../50%25%20off%20%231.png"' in html and 'styles="../blog/photo.png"' in html, html[-3000:]
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_zensical_demo_starts_with_odd_picture_names(browser, zensical_site, serve):
+    """decodeURIComponent on a raw '%' stopped the demo ("URI malformed")."""
+    browser.get(serve(zensical_site) + "names/")
+    WebDriverWait(browser, 60).until(lambda d: d.find_elements(By.CSS_SELECTOR, "#odd[data-sanet-ready]"))
+    facts = browser.execute_script("""
+        const demo = document.getElementById('odd');
+        return (async () => {
+          const images = [...demo.querySelectorAll('.sanet-demo__pickers .sanet-demo__preset img')];
+          await Promise.all(images.map((img) => img.decode().catch(() => null)));
+          return {state: demo.dataset.sanetState, pictures: images.map((img) => [
+            img.closest('.sanet-demo__preset').dataset.sanetTitle, img.naturalWidth > 0])};
+        })();""")
+    assert facts["state"] != "error" and facts["pictures"] == [[ODD, True], ["Photo", True]], facts
+
+
+@pytest.mark.parametrize("assets", ["../outside/", "/srv/sanet/"])
+def test_zensical_assets_outside_docs_dir(tmp_path, assets):
+    """Zensical copies only docs_dir into the site: an export elsewhere is refused at build time."""
+    write_site(tmp_path, {"index.md": "# Home\n\n<% sanet_demo %>\n"})
+    (tmp_path / "mkdocs.yml").write_text(MKDOCS_YML.replace("assets: sanet/", f"assets: {assets}"))
+    result = zensical_build(tmp_path)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0, output[-3000:]
+    assert output.count(f"ERROR   -  sanet: mkdocs.yml: mkdocs_sanet.zensical: assets: '{assets}': expected the "
+                        f"export's folder inside docs_dir, relative to it (such as sanet/): Zensical copies only "
+                        f"docs_dir ({tmp_path / 'docs'}) into the site\n") == 1, output[-3000:]
 
 
 def test_zensical_unknown_backend_option(tmp_path):

@@ -66,10 +66,28 @@
     return url.endsWith("/") ? url : url + "/";
   }
 
-  function presetLabel(url) {
-    const stem = decodeURIComponent(url.split(/[?#]/)[0].split("/").pop()).replace(/\.[^.]*$/, "")
-      .replace(/^(content|style)-/, "").replace(/[_-]/g, " ").trim();
+  /* A picture's title from its file name: "content-my_cat.jpg" -> "My cat". */
+  function nameLabel(name) {
+    const stem = name.replace(/\.[^.]*$/, "").replace(/^(content|style)-/, "").replace(/[_-]/g, " ").trim();
     return stem.charAt(0).toUpperCase() + stem.slice(1).toLowerCase();
+  }
+
+  /* The title of a picture at a URL: its last segment, decoded where it is percent-encoded (a
+   * hand-written attribute may hold a raw '%', which decodeURIComponent refuses: kept as written). */
+  function presetLabel(url) {
+    let name = url.split(/[?#]/)[0].split("/").pop();
+    try {
+      name = decodeURIComponent(name);
+    } catch (error) {
+      // "50%.jpg": not an escape, the name itself
+    }
+    return nameLabel(name);
+  }
+
+  /* presets.json lists file names (page_assets.presets_index), not URLs: each segment encoded, so
+   * that a '%', '#', '?' or space in a name is part of the name. */
+  function fileUrl(name, base) {
+    return new URL(String(name).split("/").map(encodeURIComponent).join("/"), base).href;
   }
 
   /* The sizes offered up to maxSize (page_assets.size_choices). */
@@ -92,7 +110,7 @@
     return presets[role].map((name) => {
       const about = (presets.titles || {})[name] || {};
       const by = [about.artist, about.year].filter(Boolean).join(", ");
-      return {url: new URL(name, index).href, title: about.title || presetLabel(name), by};
+      return {url: fileUrl(name, index), title: about.title || nameLabel(String(name).split("/").pop()), by};
     });
   }
 
@@ -113,6 +131,29 @@
       `<div class="sanet-demo__presets">${buttons}</div>` +
       `<label class="sanet-demo__file">${fileLabel} ` +
       `<input type="file" accept="image/*" data-sanet-file="${role}"></label></fieldset>`;
+  }
+
+  const PICTURE_KINDS = "pick a JPEG, PNG, WebP or GIF picture";
+
+  /* Why the reader's file cannot be a photo or a painting (one line naming it), or "" when this
+   * browser decodes it as a picture. An SVG is a drawing the model cannot take as it is. */
+  async function pictureProblem(file) {
+    const name = `“${file.name}”`;
+    if (file.type === "image/svg+xml" || /\.svgz?$/i.test(file.name)) {
+      return `${name} is an SVG drawing, not a picture the demo can use: ${PICTURE_KINDS}.`;
+    }
+    if (!file.size) return `${name} is empty: ${PICTURE_KINDS}.`;
+    try {
+      const bitmap = await createImageBitmap(file);
+      const ok = bitmap.width > 0 && bitmap.height > 0;
+      bitmap.close();
+      if (ok) return "";
+    } catch (error) {
+      // not decodable: said below
+    }
+    return file.type && !file.type.startsWith("image/")
+      ? `${name} is not a picture (${file.type}): ${PICTURE_KINDS}.`
+      : `${name} is not a picture this browser can read: ${PICTURE_KINDS}.`;
   }
 
   function loadImage(url) {
@@ -396,9 +437,22 @@
       });
       const initial = presets.querySelector('[aria-pressed="true"]') || presets.querySelector(".sanet-demo__preset");
       if (initial) select(initial);
-      element.querySelector('input[type="file"]').addEventListener("change", (event) => {
-        const file = event.target.files[0];
+      element.querySelector('input[type="file"]').addEventListener("change", async (event) => {
+        const input = event.target;
+        const file = input.files[0];
         if (!file) return;
+        // A file the demo cannot use is named as such now, not at Stylize; the next good one clears it.
+        const problem = await pictureProblem(file);
+        const shown = this.ui.message.textContent;
+        if (problem) {
+          input.value = "";  // the same file picked again is checked again
+          const before = this.pickProblem ? this.pickProblem.before : shown;
+          this.say(problem);
+          this.pickProblem = {text: problem, before};
+          return;
+        }
+        if (this.pickProblem && shown === this.pickProblem.text) this.say(this.pickProblem.before);
+        this.pickProblem = null;
         const own = document.createElement("button");
         own.type = "button";
         own.className = "sanet-demo__preset sanet-demo__preset--own";
@@ -416,6 +470,7 @@
     /* The message, in the live region: screen readers say each new one, so a message is a stage
      * (downloading, encoding, done, an error), never a count that changes many times a second. */
     say(text, state) {
+      this.pickProblem = null;  // a newer message replaces a refused file's
       if (this.ui.message.textContent !== text) this.ui.message.textContent = text;
       if (state) this.dataset.sanetState = state;
     }
