@@ -69,12 +69,29 @@ STREAM_FIRST = b"""<!doctype html><html><head><meta charset="utf-8"><title>strea
 """
 STREAM_REST = b"""<p id="last">last</p><script>window.lastAt = performance.now()</script></body></html>"""
 STREAM_PAUSE = 3.0
+# A page whose head streams: a script at its start, the rest of the head after a pause; and a demo
+# page (marked) whose head streams the same way.
+HEAD_FIRST = {
+    "/stream-head/": b"""<!doctype html><html><head><meta charset="utf-8"><script>window.headAt = performance.now()</script>""",
+    "/stream-head-demo/": b"""<!doctype html><html><head>""" + isolation.MARKER.encode()
+    + b"""<meta charset="utf-8"><script>window.headAt = performance.now()</script>""",
+}
+HEAD_REST = b"""<title>streamed head</title></head><body><p id="body">body</p></body></html>"""
 
 
 class StreamingHandler(QuietHandler):
     """The built site, and /stream/: an app's page whose body streams for a few seconds."""
 
     def do_GET(self):
+        if self.path in HEAD_FIRST:
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.end_headers()
+            self.wfile.write(HEAD_FIRST[self.path] + b" " * 2048)
+            self.wfile.flush()
+            time.sleep(STREAM_PAUSE)
+            self.wfile.write(HEAD_REST)
+            return None
         if self.path != "/stream/":
             return super().do_GET()
         self.send_response(200)
@@ -192,5 +209,27 @@ def test_the_worker_streams_what_it_does_not_change(site):
         first, last = driver.execute_script("return [window.firstAt, window.lastAt]")
         assert last - first > 0.8 * STREAM_PAUSE * 1000, (first, last)
         assert not driver.execute_script(ISOLATED)
+    finally:
+        driver.quit()
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_the_worker_passes_a_streamed_head_through(site):
+    """The worker decides at the head's first element that is not a <meta> (the marker comes
+    before it): a script at the start of a streamed head runs at once, as without the worker
+    (it ran 5.0 s after the request when the worker waited for </head>), and a marked page whose
+    head streams is isolated all the same."""
+    _, url, _ = site
+    driver = fresh()
+    try:
+        ready(driver, url + "demo/")
+        for path, isolated in (("stream-head/", False), ("stream-head-demo/", True)):
+            driver.get(url + path)
+            assert driver.execute_script("return !!navigator.serviceWorker.controller"), path
+            head_at = driver.execute_script("return window.headAt")
+            assert head_at < 0.4 * STREAM_PAUSE * 1000, (path, head_at)
+            assert driver.execute_script(ISOLATED) is isolated, path
+            assert driver.find_elements(By.ID, "body"), path
     finally:
         driver.quit()

@@ -8,9 +8,11 @@
  *   <meta name="sanet-isolation" content="cross-origin-isolated">
  *   Cross-Origin-Opener-Policy: same-origin
  *   Cross-Origin-Embedder-Policy: credentialless
- * It reads the head only (at most 64 KiB) and streams the rest as it arrives: a page that streams
- * its body shows as soon as it would without the worker, and text in the body (a comment that
- * mentions <sanet-demo>) decides nothing. Everything else goes past it untouched: other pages,
+ * The marker counts among the <meta> elements at the start of the head (the plugin writes it first
+ * there): the worker reads up to the head's first other element (a title, a script, a stylesheet),
+ * at most 64 KiB, and streams everything as it arrives from there on. So a page that streams its
+ * head or its body shows and runs its scripts as soon as it would without the worker, and text
+ * further on (a comment that mentions <sanet-demo>) decides nothing. Everything else goes past it untouched: other pages,
  * their frames, scripts, pictures, the model, and responses that are redirects, opaque, errors or
  * not HTML. It caches nothing and has no offline mode; a request that fails fails as it would
  * without it.
@@ -25,9 +27,24 @@
  */
 "use strict";
 
-const MARKER = /<meta name="sanet-isolation" content="cross-origin-isolated">/;
-const HEAD_END = /<\/head\s*>|<body[\s>]/i;
+const MARKER = '<meta name="sanet-isolation" content="cross-origin-isolated">';
 const HEAD_LIMIT = 64 * 1024;
+// What may come before the marker: a byte-order mark, white space, the doctype, comments, <html>,
+// <head> and the head's other <meta> elements.
+const LEADING = /^(?:\ufeff|\s+|<!doctype\b[^>]*>|<!--[\s\S]*?-->|<html\b[^>]*>|<head\b[^>]*>|<meta\b(?![^>]*\bsanet-isolation\b)[^>]*>)*/i;
+
+/* Whether the page so far is marked: true or false once that is known, null while what has
+ * arrived could still be the start of the marker or of an element allowed before it. */
+function marked(text, ended) {
+  const rest = text.slice(text.match(LEADING)[0].length);
+  if (rest.startsWith(MARKER)) return true;
+  if (ended || text.length >= HEAD_LIMIT) return false;
+  // Unfinished: a tag, a comment or the doctype cut off by the chunk's end, or the marker's start.
+  if (MARKER.startsWith(rest) || /^<(?:!(?:-(?:-[\s\S]*)?)?|!doctype\b[^>]*|html\b[^>]*|head\b[^>]*|meta\b[^>]*|!d?o?c?t?y?p?e?|h(?:t(?:ml?)?|e(?:ad?)?)?|m(?:e(?:ta?)?)?)$/i.test(rest)) {
+    return null;
+  }
+  return false;
+}
 
 self.addEventListener("install", () => self.skipWaiting());
 self.addEventListener("activate", (event) => event.waitUntil(self.clients.claim()));
@@ -54,12 +71,13 @@ async function isolateDemoPage(request) {
   const chunks = [];
   let text = "";
   let ended = false;
+  let isolate = null;
   try {
-    while (text.length < HEAD_LIMIT && !HEAD_END.test(text)) {
+    while ((isolate = marked(text, ended)) === null) {
       const part = await reader.read();
       if (part.done) {
         ended = true;
-        break;
+        continue;
       }
       chunks.push(part.value);
       text += decoder.decode(part.value, {stream: true});
@@ -86,7 +104,7 @@ async function isolateDemoPage(request) {
     },
   });
   const headers = new Headers(response.headers);
-  if (MARKER.test(text.split(HEAD_END)[0])) {
+  if (isolate) {
     headers.set("Cross-Origin-Opener-Policy", "same-origin");
     headers.set("Cross-Origin-Embedder-Policy", "credentialless");
   }
