@@ -102,7 +102,8 @@ def test_a_trained_compressed_model_takes_only_its_widths(tmp_path):
 def test_trained_default_moves_a_held_out_photo_towards_the_painting():
     """A regression back to random weights fails: the served picture's style loss is well below the photo's own."""
     source = weights.resolve("default")
-    assert source.trained and source.widths() == train.served_channels()
+    # With shallow skips, or without (the models shipped before them).
+    assert source.trained and source.widths() in (train.served_channels(), train.served_channels(skips=False))
     net = evaluate.served_model(weights.load(source))
     vgg = evaluate.loss_network(None)
     content = evaluate.center_crop(PRESETS / "content-cat.jpg", 128)  # scikit-image's chelsea: held out
