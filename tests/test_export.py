@@ -118,12 +118,12 @@ def test_plain_page_from_another_folder_matches_python(browser, plain_site):
 @pytest.mark.slow
 def test_element_renders_what_the_plugin_renders(browser, plain_site):
     """One demo: the UI the element renders for itself has the structure of the plugin's markup."""
-    from mkdocs_sanet import demo_html
+    from mkdocs_sanet import demo_html, page_assets
 
     browser.get(plain_site + "blog/post.html")
     WebDriverWait(browser, 60).until(lambda d: d.find_elements(By.CSS_SELECTOR, "#plain[data-sanet-ready]"))
-    presets = {role: [demo_html.Preset(demo_html.preset_label(p.name), p.name)
-                      for p in sorted(PRESETS.glob(f"{role}-*.jpg"))] for role in ("content", "style")}
+    presets = {role: [demo_html.Preset(entry["title"], entry["file"], by=demo_html.byline(entry))
+                      for entry in entries] for role, entries in page_assets.builtin_presets().items()}
     server = demo_html.render_demo(
         demo_id="server", model_url="m/", runtime_url="r/", backends=["wasm"], max_size=SIZE, strength=1.0,
         trained=False, model_name="x", contents=presets["content"], styles=presets["style"],
