@@ -355,11 +355,16 @@ class SANetZensicalExtension(Extension):
     def _demo(self, tag: tags.Tag, page: _Page) -> str:
         """The export's element, as a page written by hand has it (static/export-index.html)."""
         a = tag.attributes
-        # The pictures' paths as URLs: a '%', '#', '?', ',' or space in a name is part of the name
-        # (the demo's script reads contents= and styles= as comma-separated URLs).
-        url = lambda path: quote(_relative(path, page.url))  # noqa: E731
+        # The pictures' paths as URLs relative to the site's root, which the element's href names:
+        # Zensical rewrites an href (written relative to the page's file) for each page the HTML
+        # lands on, a blog index, archive or category page for an excerpt, but never content-src or
+        # contents=. A '%', '#', '?', ',' or space in a name is part of the name (the demo's script
+        # reads contents= and styles= as comma-separated URLs).
+        url = lambda path: quote(path.strip("/"))  # noqa: E731
+        pictures = any(key in a for key in ("content", "style", "style2", "contents", "styles"))
         attributes = {
             "id": a["id"],
+            "href": _relative("", page.link_base) if pictures else "",
             "max-size": str(a.get("max_size", self.max_size)),
             "strength": f"{a.get('strength', 1.0):g}",
             "backends": ",".join(self.backends),

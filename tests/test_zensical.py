@@ -132,15 +132,17 @@ def test_zensical_page_has_the_demo_its_script_and_the_citation(zensical_site):
     assert "<%" not in html and "&lt;%" not in html.replace("<code>&lt;% sanet_demo %&gt;</code>", "")
     assert "<code>&lt;% sanet_demo %&gt;</code>" in html  # in code it stays as written
     demos = re.findall(r"<sanet-demo\b[^>]*>", html)
-    assert demos == ['<sanet-demo id="sanet-demo-1" max-size="128" strength="0.9" backends="wasm" '
-                     'content-src="../photo.png">'], demos
+    # The picture relative to the site's root, which href names (relative to the page, as Zensical
+    # rewrites it for each page the element lands on).
+    assert demos == ['<sanet-demo id="sanet-demo-1" href="../.." max-size="128" strength="0.9" backends="wasm" '
+                     'content-src="blog/photo.png">'], demos
     # Inside its admonition, with the one script (and stylesheet) of the export.
     assert re.search(r'<div class="admonition example">.*<sanet-demo .*</sanet-demo>.*</div>', html, re.S)
     scripts = re.findall(r'<script src="([^"]*sanet[^"]*)"', html)
     assert len(scripts) == 1, scripts
     page_url = "http://site.test/blog/post/"
     for url in [scripts[0], *re.findall(r'<link rel="stylesheet" href="([^"]*sanet-demo\.css)"', html),
-                re.search(r'content-src="([^"]*)"', demos[0]).group(1)]:
+                urljoin(urljoin(page_url, "../.."), re.search(r'content-src="([^"]*)"', demos[0]).group(1))]:
         path = urlparse(urljoin(page_url, url)).path.lstrip("/")
         assert (zensical_site / path).is_file(), f"{url} -> {path}: not in the site"
     assert urlparse(urljoin(page_url, scripts[0])).path == "/sanet/sanet-demo.js"
@@ -222,7 +224,8 @@ def test_zensical_demo_stylizes_with_wasm(browser, zensical_site, serve):
 @pytest.mark.slow
 def test_zensical_encodes_odd_picture_names(zensical_site):
     html = page_html(zensical_site, "names")
-    assert 'contents="../50%25%20off%20%231.png"' in html and 'styles="../blog/photo.png"' in html, html[-3000:]
+    assert 'href="../." ' in html and 'contents="50%25%20off%20%231.png"' in html and 'styles="blog/photo.png"' in html, \
+        html[-3000:]
 
 
 @pytest.mark.browser
@@ -263,3 +266,101 @@ def test_zensical_unknown_backend_option(tmp_path):
     assert result.returncode != 0, output[-3000:]
     assert output.count("ERROR   -  sanet: mkdocs.yml: mkdocs_sanet.zensical: backends: unknown backend gl: expected "
                         "some of webgpu, webgl, wasm, cpu, comma-separated\n") == 1, output[-3000:]
+
+
+BLOG_YML = """\
+site_name: Zensical blog
+site_url: https://example.org/my-project/
+theme:
+  name: material
+plugins:
+  - blog
+markdown_extensions:
+  - mkdocs_sanet.zensical:
+      assets: sanet/
+      backends: wasm
+"""
+# Where a post's excerpt lands (issue 31): the blog's index, its archive and its category page.
+BLOG_VIEWS = ["blog/", "blog/archive/2024/", "blog/category/space/", "blog/2024/01/01/rocket/"]
+
+
+@pytest.fixture(scope="module")
+def zensical_blog(tmp_path_factory, model_cache) -> Path:
+    """A Zensical blog with a post whose excerpt holds a demo with its own pictures, served under
+    a sub-path (/my-project/, as GitHub Pages serves a project): returns the served folder."""
+    zensical()
+    root = tmp_path_factory.mktemp("zensical-blog")
+    (root / "docs" / "blog" / "posts").mkdir(parents=True)
+    (root / "docs" / "images").mkdir()
+    (root / "mkdocs.yml").write_text(BLOG_YML)
+    (root / "docs" / "index.md").write_text("# Home\n")
+    (root / "docs" / "blog" / "index.md").write_text("# Blog\n")
+    (root / "docs" / "blog" / "posts" / "rocket.md").write_text(textwrap.dedent(f"""\
+        ---
+        date: 2024-01-01
+        categories:
+          - Space
+        ---
+
+        # Rocket
+
+        <% sanet_demo content="../../images/rocket.png" styles="/images/painting.png" max_size="{SIZE}" %>
+
+        <!-- more -->
+
+        The rest of the post.
+        """))
+    save_png(PRESETS / "content-cat.jpg", root / "docs" / "images" / "rocket.png", (150, 100))
+    save_png(PRESETS / "content-coffee.jpg", root / "docs" / "images" / "painting.png", (96, 64))
+    result = export(root / "docs" / "sanet", "--cache-dir", str(model_cache), "--runtime-dir", str(ROOT / "node_modules"))
+    assert result.returncode == 0, result.stderr[-3000:]
+    result = zensical_build(root)
+    assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
+    served = root / "served"
+    served.mkdir()
+    (root / "site").rename(served / "my-project")
+    return served
+
+
+@pytest.mark.slow
+def test_zensical_excerpt_pictures_resolve_on_every_view(zensical_blog):
+    """The excerpt's pictures, resolved as the element resolves them (its href against the page,
+    then each picture against that), are the site's files on each view, under the sub-path."""
+    site = zensical_blog / "my-project"
+    for view in BLOG_VIEWS:
+        html = (site / view / "index.html").read_text()
+        demos = re.findall(r"<sanet-demo\b[^>]*>", html)
+        assert len(demos) == 1, (view, demos)
+        page_url = "https://example.org/my-project/" + view
+        base = urljoin(page_url, re.search(r' href="([^"]*)"', demos[0]).group(1))
+        for attribute in ("content-src", "styles"):
+            url = urljoin(base, re.search(rf'{attribute}="([^"]*)"', demos[0]).group(1))
+            assert url.startswith("https://example.org/my-project/"), (view, demos[0], url)
+            assert (site / urlparse(url).path.removeprefix("/my-project/")).is_file(), (view, demos[0], url)
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_zensical_excerpt_under_a_sub_path_stylizes(browser, zensical_blog, serve):
+    """On the blog's index and archive under /my-project/, the excerpt's photo and painting load
+    and Stylize runs (it said "could not load the image": the URL left the sub-path)."""
+    url = serve(zensical_blog)
+    for view in BLOG_VIEWS[:2]:
+        browser.get(url + "my-project/" + view)
+        WebDriverWait(browser, 60).until(lambda d: d.find_elements(By.CSS_SELECTOR, "sanet-demo[data-sanet-ready]"))
+        pictures = browser.execute_script("""
+            const demo = document.querySelector('sanet-demo');
+            return (async () => {
+              const images = [...demo.querySelectorAll('.sanet-demo__pickers .sanet-demo__preset img')];
+              await Promise.all(images.map((img) => img.decode().catch(() => null)));
+              return images.map((img) => [new URL(img.src).pathname, img.naturalWidth > 0]);
+            })();""")
+        # The post's photo beside the built-in ones (the export's presets), its painting alone.
+        assert ["/my-project/images/rocket.png", True] in pictures, (view, pictures)
+        assert ["/my-project/images/painting.png", True] in pictures, (view, pictures)
+        assert all(loaded and path.startswith("/my-project/") for path, loaded in pictures), (view, pictures)
+    demo_id = browser.execute_script("return document.querySelector('sanet-demo').id")
+    result = stylize(browser, demo_id)
+    assert result["state"] == "done", result["message"]
+    assert max(result["width"], result["height"]) == SIZE
+    assert len(set(result["pixels"][0::4])) > 10

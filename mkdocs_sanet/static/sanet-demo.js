@@ -9,6 +9,10 @@
  *   model, runtime        the model's and the runtime's folders
  *   contents, styles      the preset pictures, comma-separated URLs
  *   content-src, style-src  the picture selected at first (added to the presets if not one)
+ *   href                  what the pictures' URLs (contents, styles, content-src, style-src,
+ *                         style2-src) are relative to, itself relative to the page (default: the
+ *                         page): mkdocs_sanet.zensical writes the site's root there, as a link that
+ *                         Zensical rewrites for each page the element lands on (a blog excerpt)
  *   max-size, strength, backends ("webgl,wasm": Auto's order)
  *   passes (1-3), style2-src (the second painting), mix (its share, 0-1), keep-colors, webcam
  *     ("true"/"false"): the reader options' defaults (data-sanet-passes, … on MkDocs pages)
@@ -61,6 +65,12 @@
 
   const escape = (text) => String(text).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 
+  /* A picture's URL as the element's attributes give it: relative to its href (the page's URL
+   * when it has none). */
+  function pictureUrl(element, value) {
+    return new URL(value, new URL(element.getAttribute("href") || "", document.baseURI)).href;
+  }
+
   function folderUrl(value) {
     const url = new URL(value, document.baseURI).href;
     return url.endsWith("/") ? url : url + "/";
@@ -101,7 +111,7 @@
     const listed = element.getAttribute(role + "s");
     if (listed != null) {
       return listed.split(",").map((url) => url.trim()).filter(Boolean)
-        .map((url) => new URL(url, document.baseURI).href).map((url) => ({url, title: presetLabel(url), by: ""}));
+        .map((url) => pictureUrl(element, url)).map((url) => ({url, title: presetLabel(url), by: ""}));
     }
     const index = new URL("presets/presets.json", base);
     const response = await fetch(index);
@@ -334,7 +344,7 @@
         sanetBackends: backends.join(","),
         sanetMaxSize: String(maxSize),
         sanetPasses: attribute("passes", "1"),
-        sanetStyle2: this.getAttribute("style2-src") ? new URL(this.getAttribute("style2-src"), document.baseURI).href : "",
+        sanetStyle2: this.getAttribute("style2-src") ? pictureUrl(this, this.getAttribute("style2-src")) : "",
         sanetMix: attribute("mix", "0.5"),
         sanetKeepColors: attribute("keep-colors", "false"),
         sanetWebcam: attribute("webcam", "true"),
@@ -348,7 +358,7 @@
         const presets = await presetUrls(this, role);
         const has = (url) => presets.some((preset) => preset.url === url);
         const chosen = this.getAttribute(role + "-src");
-        const selected = chosen ? new URL(chosen, document.baseURI).href : (presets[0] || {}).url;
+        const selected = chosen ? pictureUrl(this, chosen) : (presets[0] || {}).url;
         if (selected && !has(selected)) presets.unshift({url: selected, title: presetLabel(selected), by: ""});
         const second = this.dataset.sanetStyle2;
         if (role === "style" && second && !has(second)) presets.push({url: second, title: presetLabel(second), by: ""});
