@@ -4,8 +4,10 @@ builder.py, built beside the pages; the site's files: page_assets.py, as MkDocs 
 
 from __future__ import annotations
 
+import html
 import logging
 import os
+import re
 import posixpath
 import shutil
 import signal
@@ -151,7 +153,7 @@ class SANetPlugin(BasePlugin[SANetConfig]):
         if with_model and not self.model.done():
             log.info(f"sanet: the pages are built; waiting for the model build "
                      f"(started {time.time() - self.model.started:.0f} s ago)…")
-        added = page_assets.site_files(self.renderer.site_assets(with_model), config)
+        added = page_assets.site_files(self.renderer.site_assets(with_model, files), config)
         names = {file.src_uri for file in added}
         for existing in [file for file in files if file.src_uri in names]:  # an author's file in the way
             files.remove(existing)
@@ -175,6 +177,10 @@ class SANetPlugin(BasePlugin[SANetConfig]):
                               f"without this plugin)")
         # Each demo and each excerpt brings its stylesheets and scripts: load each once.
         output = demo_html.once_per_page(output)
+        shared = self.renderer.model_url(page.url)
+        if shared is not None:  # the site holds the export's copy of the model: the demos load it
+            output = re.sub(rf'(data-sanet-model=")[^"]*{re.escape(page_assets.SITE_FOLDER)}/models/{self.renderer.key}/"',
+                            lambda match: f'{match.group(1)}{html.escape(shared)}"', output)
         if self.config.threads and self.renderer.has_demo(page):
             output, why = isolation.mark(output, config.site_url)
             if why:

@@ -4,6 +4,7 @@ that the rendered pages need in the site (see `site_assets`)."""
 
 from __future__ import annotations
 
+import filecmp
 import logging
 import os
 import posixpath
@@ -18,6 +19,7 @@ from mkdocs.utils import get_relative_url
 from . import article, demo_html, formulas, page_assets, pipeline, results, tags
 from .architecture import model_skips
 from .builder import ModelBuild
+from .cache import MANIFEST
 from .citations import Bibliography, BibliographyError, PageCitations
 from .config import SANetConfig, over_the_cap
 
@@ -52,6 +54,7 @@ class Renderer:
         self.result_files: dict[str, Path] = {}
         self.building_shown = False  # a page of this build said "the model is being built"
         self.preset_lists: dict[str, list[demo_html.Preset]] = {}
+        self.shared_model: str | None = None  # the export's model folder that the demos load (export_model)
 
     def where(self, page) -> str:
         try:
@@ -302,12 +305,38 @@ class Renderer:
 
     # -- the site's files --------------------------------------------------------------------
 
-    def site_assets(self, with_model: bool) -> dict[str, Path]:
+    def export_model(self, files, entry: Path) -> str | None:
+        """The URL (relative to the site's root, such as "sanet/model/") of a folder of the site's
+        own files that holds this build's model file for file, as `mkdocs-sanet export` writes it
+        (docs/sanet/ for Zensical), or None. The demos then load that copy, and the model is in
+        the site once, not twice."""
+        wanted = sorted(path.relative_to(entry).as_posix() for path in entry.rglob("*") if path.is_file())
+        for file in files:
+            if posixpath.basename(file.src_uri) != MANIFEST or not file.src_uri.endswith("model/" + MANIFEST):
+                continue
+            inclusion = getattr(file, "inclusion", None)
+            if inclusion is not None and inclusion.is_excluded():
+                continue
+            folder = file.src_uri[:-len(MANIFEST)]
+            found = [files.get_file_from_path(folder + name) for name in wanted]
+            if all(other is not None and not (getattr(other, "inclusion", None) and other.inclusion.is_excluded())
+                   and other.abs_src_path and filecmp.cmp(entry / name, other.abs_src_path, shallow=False)
+                   for name, other in zip(wanted, found)):
+                return posixpath.dirname(file.url) + "/"
+        return None
+
+    def model_url(self, page_url: str) -> str | None:
+        """The shared model's URL as seen from a page, when `site_assets` found one."""
+        return get_relative_url(self.shared_model.rstrip("/"), page_url) + "/" if self.shared_model else None
+
+    def site_assets(self, with_model: bool, files=None) -> dict[str, Path]:
         """What the rendered pages load, by path in the site: under SITE_FOLDER the demo's files
-        (and the model's, when `with_model`), the article's, the results grid's pictures, KaTeX's;
-        at the root the service worker of WASM threads (it controls the pages below its folder)."""
+        (and the model's, when `with_model`, unless the site's own files hold that very model, see
+        `export_model`), the article's, the results grid's pictures, KaTeX's; at the root the
+        service worker of WASM threads (it controls the pages below its folder)."""
         used = self.used()
         assets: dict[str, Path] = {}
+        self.shared_model = None
         if "sanet_demo" in used:
             try:
                 assets.update(page_assets.demo_files(
@@ -316,8 +345,13 @@ class Renderer:
                 raise PluginError(f"mkdocs.yml: sanet: runtime_dir: {error}") from None
             if with_model:
                 entry = self.model.entry()
-                assets.update({f"models/{self.key}/{path.relative_to(entry).as_posix()}": path
-                               for path in sorted(entry.rglob("*")) if path.is_file()})
+                self.shared_model = self.export_model(files, entry) if files is not None else None
+                if self.shared_model is None:
+                    assets.update({f"models/{self.key}/{path.relative_to(entry).as_posix()}": path
+                                   for path in sorted(entry.rglob("*")) if path.is_file()})
+                else:
+                    log.info(f"sanet: the demos load the model of the export in {self.shared_model} "
+                             f"(the same files): the site ships it once")
         if used & ARTICLE_TAGS:
             assets.update({name: page_assets.STATIC / name for name in page_assets.ARTICLE_FILES})
         assets.update({f"results/{name}": path for name, path in self.result_files.items()})

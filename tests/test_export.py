@@ -130,3 +130,45 @@ def test_element_renders_what_the_plugin_renders(browser, plain_site):
         content=None, style=None)
     own, rendered = browser.execute_async_script(UI_STRUCTURE, server)
     assert own == rendered
+
+
+@pytest.fixture(scope="module")
+def mkdocs_site_with_export(tmp_path_factory, model_cache, serve):
+    """A MkDocs site (the plugin) whose docs_dir holds `mkdocs-sanet export docs/sanet`, as a site
+    that Zensical builds too does (issue 31): built, served; returns (site folder, URL)."""
+    from helpers import mkdocs_build, write_site
+
+    root = tmp_path_factory.mktemp("mkdocs-with-export")
+    url = serve(root / "site")
+    config = write_site(root, model_cache, {
+        "index.md": "# Home\n\nNo demo here.\n",
+        "blog/post.md": '# A post\n\n<% sanet_demo max_size="128" %>\n',
+    }, plugin_options="backends: [wasm]", site_url=url)
+    result = export(root / "docs" / "sanet", "--cache-dir", str(model_cache), "--runtime-dir", str(ROOT / "node_modules"))
+    assert result.returncode == 0, result.stderr[-3000:]
+    built = mkdocs_build(config)
+    assert "the demos load the model of the export in sanet/model/" in built.stderr, built.stderr[-3000:]
+    return root / "site", url
+
+
+@pytest.mark.slow
+def test_mkdocs_site_holding_the_export_ships_the_model_once(mkdocs_site_with_export):
+    """The plugin's demos load the export's model/ (the same files): no second copy in
+    assets/sanet/models/ (18 MB against 11 before)."""
+    site, _ = mkdocs_site_with_export
+    assert not (site / "assets" / "sanet" / "models").exists()
+    graphs = sorted(p.relative_to(site).as_posix() for p in site.rglob("model.json"))
+    assert graphs == ["sanet/model/decode/model.json", "sanet/model/encode/model.json",
+                      "sanet/model/transform/model.json"], graphs
+    html = (site / "blog" / "post" / "index.html").read_text()
+    assert 'data-sanet-model="../../sanet/model/"' in html, html[:3000]
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_mkdocs_site_holding_the_export_stylizes(browser, mkdocs_site_with_export):
+    _, url = mkdocs_site_with_export
+    browser.get(url + "blog/post/")
+    result = stylize(browser, "sanet-demo-1")
+    assert result["state"] == "done", result["message"]
+    assert max(result["width"], result["height"]) == 128
