@@ -284,10 +284,10 @@ def describe(info: dict) -> list[str]:
 
 def calibration_images(size: int = CALIBRATION_SIZE) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """The calibration photos and paintings, float32 RGB in [0, 1], sides multiples of 16."""
-    from . import pipeline
+    from . import images
 
     def load(name):
-        image = pipeline.load_image(CALIBRATION_DIR / name, size)
+        image = images.load_image(CALIBRATION_DIR / name, size)
         h, w = (side // arch.SIZE_MULTIPLE * arch.SIZE_MULTIPLE for side in image.shape[:2])
         return image[:h, :w]
 
@@ -594,9 +594,9 @@ def _model(weights: dict, encoder: str):
 
 
 def _resize(image: np.ndarray, max_size: int | None) -> np.ndarray:
-    from . import pipeline
+    from . import images
 
-    return pipeline.shrink_style(image, max_size) if max_size else image
+    return images.shrink_style(image, max_size) if max_size else image
 
 
 def _features(model, image: np.ndarray):
