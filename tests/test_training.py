@@ -22,7 +22,7 @@ torch = pytest.importorskip("torch", reason="the training tests need torch (the 
 
 from helpers import PRESETS, ROOT, SHARED_PAINTINGS, painting  # noqa: E402
 from mkdocs_sanet import pipeline, weights  # noqa: E402
-from training import evaluate, fork, sources, train  # noqa: E402
+from training import checkpoint, evaluate, fork, sources, train  # noqa: E402
 from training.data import Images  # noqa: E402
 from training.net import LAMBDA_C, LAMBDA_ID1, LAMBDA_ID2, LAMBDA_S, SANetTorch, losses, style_loss  # noqa: E402
 
@@ -541,7 +541,7 @@ def test_shipping_picks_the_better_of_the_last_and_the_averaged_weights(tmp_path
     monkeypatch.setattr(evaluate, "skimage_photos", lambda: {"cat": Image.open(PRESETS / "content-cat.jpg")})
     from training import ship
 
-    monkeypatch.setattr(train, "MIN_AVERAGED", 1)
+    monkeypatch.setattr(checkpoint, "MIN_AVERAGED", 1)
     target = tmp_path / "shipped"
     assert ship.main(["--state", str(state), "--target", str(target), "--size", "64", "--vgg16", "",
                       "--sources", str(tmp_path / "none.json")]) == 0

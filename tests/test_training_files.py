@@ -183,3 +183,37 @@ def test_a_shipped_evaluation_that_is_not_a_ships_is_refused(tmp_path, a_state, 
     assert ship.main(ship_args(a_state, target, tmp_path)[:-1]) == 2
     assert "evaluation.json: expected the shipped evaluation" in capsys.readouterr().err
     assert [p.name for p in target.iterdir()] == ["evaluation.json"]
+
+
+def test_a_ship_over_a_shipped_model_needs_the_judges_preference(tmp_path, a_state, monkeypatch, capsys):
+    """Losses are a diagnostic: over a shipped model, a candidate ships where the blind judge preferred
+    it (training.judge score --json against the shipped folder), and the card says the verdicts."""
+    from training import ship
+
+    monkeypatch.setattr(evaluate, "skimage_photos", lambda: {"cat": Image.open(PRESETS / "content-cat.jpg")})
+    target = tmp_path / "shipped"
+    args = ship_args(a_state, target, tmp_path)[:-1]  # without --force
+    assert ship.main(args) == 0  # nothing shipped yet
+    before = {p.name: p.read_bytes() for p in target.iterdir()}
+
+    def verdict(name, wins, other=str(target)):
+        path = tmp_path / f"{name}.json"
+        path.write_text(json.dumps({"/tmp/candidate": {"wins": wins, "pairs": 25, "mean_score": 3.1},
+                                    other: {"wins": 25 - wins, "pairs": 25, "mean_score": 2.2}}))
+        return ["--judge", str(path)]
+
+    assert ship.main(args) == 1
+    assert "no judge's result against the shipped model" in capsys.readouterr().out
+    assert ship.main(args + verdict("lost", 12)) == 1
+    assert "the judge did not prefer it" in capsys.readouterr().out
+    assert ship.main(args + verdict("magenta-only", 20, "magenta")) == 1
+    assert {p.name: p.read_bytes() for p in target.iterdir()} == before
+    (tmp_path / "bad.json").write_text(json.dumps({"a": {"wins": 1}}))
+    assert ship.main(args + ["--judge", str(tmp_path / "bad.json")]) == 2
+    assert "bad.json: expected two models, each with wins, pairs and mean_score" in capsys.readouterr().err
+
+    assert ship.main(args + verdict("won", 12.5) + verdict("magenta", 4, "magenta")) == 0
+    card = (target / "README.md").read_text()
+    assert "| the model shipped before | 12.5 of 25 | 3.10 | 2.20 |" in card
+    assert "| Magenta | 4 of 25 | 3.10 | 2.20 |" in card
+    assert json.loads((target / "evaluation.json").read_text())["judged"][0]["against"] == "shipped"

