@@ -7,7 +7,7 @@ the plugin's browser files (`sanet*.js`, `sanet*.css`, also gzipped), `sanet-sw.
 presets, KaTeX's stylesheet and fonts, the TF.js runtime, from the package and node_modules; then
 a site built with a fresh cache (a material site with a demo page, a formula and a model card,
 as the README's table says): its `assets/sanet/` folders, the default model converted, the
-whole; the export; with --wheel, `./dev wheel` into a temporary folder and the wheel's bytes.
+whole; the export; with --wheel, the wheel that `pip install .` builds, into a temporary folder, and its bytes.
 
 Times (printed, never asserted): the first build of a source checkout (compression and
 conversion with TensorFlow, then the site), a warm build, and one WASM stylization at the
@@ -120,7 +120,7 @@ def time_row(name: str, seconds: float, readme: str | None = None) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--wheel", action="store_true", help="also build the wheel (./dev wheel) and weigh it")
+    parser.add_argument("--wheel", action="store_true", help="also build the wheel (pip wheel .) and weigh it")
     parser.add_argument("--no-browser", action="store_true", help="skip the WASM timing")
     parser.add_argument("--runs", type=int, default=2, help="timed WASM runs after the first (median)")
     args = parser.parse_args()
@@ -163,7 +163,7 @@ def main() -> None:
 
     if args.wheel:
         out = work / "dist"
-        subprocess.run([sys.executable, "-m", "mkdocs_sanet.release", "--out", str(out)], check=True, cwd=ROOT)
+        subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(out), str(ROOT)], check=True)
         wheel = next(out.glob("*.whl"))
         size_row("wheel", wheel.stat().st_size)
 

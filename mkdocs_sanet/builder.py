@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Callable
 
 from . import bundled, page_assets
-from .cache import Cache, model_key
+from .cache import Cache, model_key, prebuilt_key
 from .compression import parse, require_widths
 from .export import SIGNATURES
 from .weights import ModelSource
@@ -54,6 +54,7 @@ class ModelBuild:
         require_widths(source, parse(compression))  # a setting that cannot apply fails here
         self.source, self.quantization, self.compression, self.cache = source, quantization, compression, cache
         self.key = model_key(source, quantization, compression)
+        self.prebuilt_key = prebuilt_key(source, quantization, compression)
         self.log, self.warn = log, warn
         self.process: subprocess.Popen | None = None
         self.cancelled = False
@@ -64,7 +65,7 @@ class ModelBuild:
 
     def available(self) -> bool:
         """Whether entry() will return without building (the cache or the package has it)."""
-        return self.cached() is not None or bundled.prebuilt_model(self.key) is not None
+        return self.cached() is not None or bundled.prebuilt_model(self.prebuilt_key) is not None
 
     def manifest(self) -> dict:
         return self.cache.manifest(self.key)
@@ -74,7 +75,7 @@ class ModelBuild:
         if entry is not None:
             self.log(f"using the cached model {self.key[:12]} ({self.manifest()['bytes'] / 1e6:.1f} MB)")
             return entry
-        prebuilt = bundled.prebuilt_model(self.key)
+        prebuilt = bundled.prebuilt_model(self.prebuilt_key)
         if prebuilt is not None:
             entry = self.cache.put(self.key, lambda folder: page_assets.copy_tree(prebuilt, folder), SIGNATURES)
             self.log(f"using the model that came with the package ({self.key[:12]})")

@@ -1,7 +1,10 @@
-"""What a wheel carries besides code, put there by the release step (release.py): the npm files
-the built sites serve (vendor/, in node_modules' layout), the repository's model_assets/, and
-the default model already converted (prebuilt/<key>/, with release.json saying what made it).
-A source checkout has none of these and works from node_modules and model_assets/ instead.
+"""What the package carries besides code, committed in the repository so that every install
+(`pip install .`, `pip install git+URL`, an sdist, a wheel) has it without Node.js or TensorFlow,
+as mkdocs-material keeps its built assets: the npm files that built sites serve (vendor/, in
+node_modules' layout, from package-lock.json), the default model converted (prebuilt/model/,
+with prebuilt/release.json saying what made it), and the repository's model_assets/ (presets,
+weights), which pyproject.toml maps to mkdocs_sanet/model_assets/ in a wheel. `./dev assets`
+(release.py) writes vendor/ and prebuilt/; tests/test_assets.py checks that they are what it writes.
 
 Imports nothing of the package, so that every module can ask it.
 """
@@ -29,20 +32,31 @@ class BuildExtraMissing(RuntimeError):
 
 @functools.cache
 def release_info() -> dict:
-    """release.json of the wheel: the prebuilt model's key and the inputs that made it; {} in a
-    source checkout."""
+    """prebuilt/release.json: the prebuilt model's key and the inputs that made it; {} without it."""
     return json.loads(RELEASE_FILE.read_text()) if RELEASE_FILE.is_file() else {}
 
 
-def runtime_dir(configured: Path) -> Path:
-    """Where the npm files (TF.js, KaTeX) are: the package's own copy, else the configured folder."""
-    return VENDOR if (VENDOR / "katex" / "package.json").is_file() else configured
+def runtime_dir(configured: Path | None) -> Path:
+    """Where the npm files (TF.js, KaTeX) are: the configured folder (the plugin's runtime_dir,
+    the CLI's --runtime-dir) when one is given, else the package's own copy."""
+    return configured if configured is not None else VENDOR
+
+
+def source_checkout() -> bool:
+    """Whether the package runs from a source checkout (pyproject.toml beside it): `pip install -e .`."""
+    return (PACKAGE.parent / "pyproject.toml").is_file()
 
 
 def prebuilt_model(key: str) -> Path | None:
-    """The converted model that the wheel carries for this cache key, if any."""
-    entry = PREBUILT / key
-    return entry if release_info().get("key") == key and (entry / "manifest.json").is_file() else None
+    """The converted model that the package carries for this key (cache.prebuilt_key), if any. A
+    source checkout that can build (TensorFlow installed) builds from the weights instead: its code
+    may have changed since `./dev assets` made the committed model."""
+    entry = PREBUILT / "model"
+    if release_info().get("key") != key or not (entry / "manifest.json").is_file():
+        return None
+    if source_checkout() and all(importlib.util.find_spec(name) for name in BUILD_MODULES):
+        return None
+    return entry
 
 
 def require_build_extra(what: str) -> None:

@@ -69,7 +69,7 @@ class CacheError(RuntimeError):
 
 def _version(package: str) -> str:
     """The installed version; in a light install (no TensorFlow), the one that converted the
-    wheel's prebuilt model, so that `model: default` finds it under the same key."""
+    package's prebuilt model (prebuilt/release.json): the key of its cache entry says so."""
     try:
         return metadata.version(package)
     except metadata.PackageNotFoundError:
@@ -88,6 +88,32 @@ def model_key(source: ModelSource, quantization: str, compression: str = DEFAULT
         "quantization": quantization,
         "compression": parse(compression).canonical(),
         "tensorflow": _version("tensorflow"),
+        "tensorflowjs": _version("tensorflowjs"),
+    }
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:32]
+
+
+# What the export writes, as a number: bump it with a change to the files of _CODE that changes the
+# converted model (its graphs, its weights, its manifest), so that the committed prebuilt model
+# (mkdocs_sanet/prebuilt/, `./dev assets`) no longer passes for it. tests/test_assets.py then asks
+# for `./dev assets`.
+EXPORT_REVISION = 1
+
+
+def prebuilt_key(source: ModelSource, quantization: str, compression: str = DEFAULT) -> str:
+    """The name of a converted model that the package carries (mkdocs_sanet/prebuilt/release.json):
+    model_key's parts but the hash of the code, which stands for itself by EXPORT_REVISION (a
+    committed model would otherwise go stale at every edit of pipeline.py), and TensorFlow's version
+    (a range in pyproject.toml: its patch releases do not change the graphs; the converter's, pinned,
+    stays). A source checkout with TensorFlow builds from the weights instead (bundled.prebuilt_model),
+    so an edit of the code is tried at once; the committed model is for installs."""
+    parts = {
+        "format": FORMAT_VERSION,
+        "export": EXPORT_REVISION,
+        "weights": source.fingerprint(),
+        "encoder": source.encoder,
+        "quantization": quantization,
+        "compression": parse(compression).canonical(),
         "tensorflowjs": _version("tensorflowjs"),
     }
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:32]

@@ -317,8 +317,8 @@ def parser() -> argparse.ArgumentParser:
     e.add_argument("--quantization", default="float16", choices=QUANTIZATIONS)
     e.add_argument("--cache-dir", type=Path, default=Path(".cache/plugin/sanet"))
     e.add_argument("--compression", default=compression.DEFAULT, help=COMPRESSION_HELP)
-    e.add_argument("--runtime-dir", type=Path, default=Path("node_modules"),
-                   help="the npm install of @tensorflow/tfjs and its backends (npm ci beside package.json)")
+    e.add_argument("--runtime-dir", type=Path, default=None,
+                   help="an npm install of @tensorflow/tfjs and its backends (default: the package's own copy)")
     e.set_defaults(run=export_folder)
     return p
 

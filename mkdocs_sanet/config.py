@@ -124,8 +124,8 @@ class SANetConfig(base.Config):
     compression = c.Type(str, default=DEFAULT_COMPRESSION)
     presets = c.SubConfig(PresetsConfig)
     # Where the npm packages @tensorflow/tfjs* and katex were installed (npm ci), relative to mkdocs.yml.
-    # Only for a source checkout: an installed wheel carries its own copy and ignores this.
-    runtime_dir = c.Type(str, default="node_modules")
+    # Unset (""): the package's own copy (mkdocs_sanet/vendor/, made from package-lock.json).
+    runtime_dir = c.Type(str, default="")
     # Tried in this order in the reader's browser (Auto): the first that starts, is not
     # software-rendered or 16-bit, and whose first run works is used; the reader can override it.
     backends = Backends()

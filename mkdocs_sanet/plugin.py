@@ -86,7 +86,7 @@ class SANetPlugin(BasePlugin[SANetConfig]):
         except CompressionError as error:
             raise PluginError(f"mkdocs.yml: sanet: {error}") from None
         self.model.use(build)
-        runtime_dir = bundled.runtime_dir(config_dir / self.config.runtime_dir)
+        runtime_dir = bundled.runtime_dir(config_dir / self.config.runtime_dir if self.config.runtime_dir else None)
         self.renderer = Renderer(self.config, config_dir, Path(config.docs_dir).resolve(), runtime_dir,
                                  bibliography, self.model, self.serving)
         self.builds += 1

@@ -1,10 +1,13 @@
-"""The wheel of the release step, installed into a fresh virtual environment without TensorFlow:
-a site with the demo and the explainer builds in a folder outside the repository, with no
-node_modules and no `node` on the PATH; the demo works in Chromium and its pixels match the
-full install's Python pipeline."""
+"""The package installed as an author would, into a fresh virtual environment without TensorFlow:
+`pip install .` of the plain source tree (what a clone has: no node_modules, no cache, no build
+step), then `pip install git+URL` and an sdist into the same environment. A site with the demo
+and the explainer builds in a folder outside the repository, with no `node` on the PATH; the
+demo works in Chromium with no third-party request, and its pixels match the full install's
+Python pipeline."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -24,16 +27,25 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 EXTRA = 'pip install "mkdocs-sanet[build]"'
 
 
+def source_tree(target: Path) -> Path:
+    """The repository as a clone of this working tree has it: the files git tracks or would add."""
+    files = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=ROOT,
+                           capture_output=True, text=True, check=True).stdout.split("\0")
+    for name in filter(None, files):
+        if (ROOT / name).is_file():
+            (target / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / name, target / name)
+    return target
+
+
 @pytest.fixture(scope="module")
-def light(tmp_path_factory, model_cache) -> Path:
-    """A virtual environment with the wheel, mkdocs-material and pymdown-extensions: its bin/."""
-    folder = tmp_path_factory.mktemp("wheel")
-    run([sys.executable, "-m", "mkdocs_sanet.release", "--out", str(folder / "dist"), "--cache", str(model_cache),
-         "--runtime-dir", str(ROOT / "node_modules")])
-    wheel, = (folder / "dist").glob("mkdocs_sanet-*.whl")
+def light(tmp_path_factory) -> Path:
+    """`pip install .` of the plain source tree, with mkdocs-material and pymdown-extensions: its bin/."""
+    folder = tmp_path_factory.mktemp("install")
+    tree = source_tree(folder / "tree")
     venv = folder / "venv"
     run([sys.executable, "-m", "venv", str(venv)])
-    run([venv / "bin" / "python", "-m", "pip", "install", "-q", str(wheel), "mkdocs-material", "pymdown-extensions"],
+    run([venv / "bin" / "python", "-m", "pip", "install", "-q", str(tree), "mkdocs-material", "pymdown-extensions"],
         env=light_env(), cwd=folder)
     return venv / "bin"
 
@@ -124,7 +136,8 @@ def test_site_builds_from_the_package_alone(light_site):
     root, _, log = light_site
     assert "using the model that came with the package" in log
     assets = root / "site" / "assets" / "sanet"
-    assert len(list((assets / "presets").glob("*.jpg"))) == 6
+    listed = json.loads((PRESETS / "presets.json").read_text())
+    assert len(list((assets / "presets").glob("*.jpg"))) == len(listed["content"]) + len(listed["style"])
     assert (assets / "tfjs" / "tfjs-backend-wasm-simd.wasm").is_file()
     assert list((assets / "katex" / "fonts").glob("*.woff2"))
     explainer = (root / "site" / "explainer" / "index.html").read_text()
@@ -190,18 +203,47 @@ def test_command_line_in_a_light_install(light, tmp_path):
     assert result.stderr.strip().count("\n") == 0 and EXTRA in result.stderr, result.stderr
 
 
-def test_a_wheel_from_the_plain_source_tree_is_refused_with_how_to_build_it(tmp_path):
-    """`pip install .`, `pip install git+URL`, `python -m build`: the committed files alone lack the
-    runtime, KaTeX, the presets and the converted model, so the wheel build stops with one line."""
-    tree = tmp_path / "tree"
-    files = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
-    for name in files:
-        if (ROOT / name).is_file():
-            (tree / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(ROOT / name, tree / name)
-    result = subprocess.run([sys.executable, "-m", "pip", "wheel", str(tree), "--no-deps", "--no-build-isolation",
-                             "-w", str(tmp_path / "out")], capture_output=True, text=True)
-    assert result.returncode != 0
-    assert "mkdocs-sanet: a wheel built from the plain source tree would lack mkdocs_sanet/vendor/katex" in result.stdout + result.stderr
-    assert "build it with `./dev wheel`" in result.stdout + result.stderr
-    assert not list((tmp_path / "out").glob("*.whl")) if (tmp_path / "out").exists() else True
+def reinstall(light: Path, how: str, folder: Path) -> dict:
+    """The package again, from a git URL of a clone or from an sdist (its dependencies stay);
+    returns the direct_url.json pip wrote for it."""
+    tree = source_tree(folder / "tree")
+    env = light_env()
+    if how == "git":
+        # pip runs git; light_env's PATH leaves out the folders that hold node, /usr/bin among them.
+        (folder / "git-only").mkdir()
+        (folder / "git-only" / "git").symlink_to(shutil.which("git"))
+        env["PATH"] = f"{folder / 'git-only'}{os.pathsep}{env['PATH']}"
+        for command in (["init", "-q"], ["add", "-A"], ["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "t"]):
+            run(["git", *command], cwd=tree)
+        requirement = f"git+file://{tree}"
+    else:  # what `python -m build --sdist` runs, without its isolated environment
+        run([sys.executable, "-c", f"from setuptools import build_meta; build_meta.build_sdist({str(folder)!r})"],
+            cwd=tree)
+        requirement, = map(str, folder.glob("mkdocs_sanet-*.tar.gz"))
+    run([light / "python", "-m", "pip", "install", "-q", "--force-reinstall", "--no-deps", requirement],
+        env=env, cwd=folder)
+    direct, = (light.parent / "lib").glob("python*/site-packages/mkdocs_sanet-*.dist-info/direct_url.json")
+    return json.loads(direct.read_text())
+
+
+# Last in this module: they replace the package in `light` by the same files from another source.
+@pytest.mark.parametrize("how", ["git", "sdist"])
+def test_install_from_git_url_and_sdist(how, light, tmp_path, serve, browser):
+    direct = reinstall(light, how, tmp_path / "source")
+    assert ("vcs_info" in direct) == (how == "git") and direct["url"].endswith("" if how == "git" else ".tar.gz")
+    root = tmp_path / "site"
+    url = serve(root / "site")
+    result = build(light, root, {"index.md": f"""\
+        # Demo
+
+        <% sanet_demo content="images/photo.png" style="images/painting.png" max_size="{DEMO_MAX_SIZE}" %>
+        """}, site_url=url, images={
+        "images/photo.png": save_png(PRESETS / "content-coffee.jpg", tmp_path / "photo.png", CONTENT_SIZE),
+        "images/painting.png": save_png(PRESETS / "style-cafe-terrace.jpg", tmp_path / "painting.png", STYLE_SIZE)})
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "using the model that came with the package" in result.stderr
+    browser.get(url)
+    stylized = stylize(browser, "sanet-demo-1")
+    assert stylized["state"] == "done", stylized["message"]
+    assert canvas_rgb(stylized).std() > 5
+    assert requested_hosts(browser) == {"127.0.0.1"}
