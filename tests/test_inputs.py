@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 from helpers import PRESETS, alpha_png, exif_jpeg, full_width_model, mkdocs_build, write_site
-from mkdocs_sanet import compression, config, demo_html, pipeline, weights
+from mkdocs_sanet import compression, config, demo_html, images, pipeline, weights
 
 
 @pytest.fixture
@@ -53,12 +53,12 @@ def test_good_pictures_and_sizes(pictures, tmp_path):
 
 
 def test_too_many_pixels(tmp_path, monkeypatch):
-    monkeypatch.setattr(pipeline, "MAX_PIXELS", 1000)
-    pipeline._inspect.cache_clear()
+    monkeypatch.setattr(images, "MAX_PIXELS", 1000)
+    images._inspect.cache_clear()
     Image.new("RGB", (40, 40)).save(tmp_path / "big.png")
     with pytest.raises(pipeline.ImageCheckError, match="40x40 is 0 megapixels: expected at most 0"):
         pipeline.check_image(tmp_path / "big.png")
-    pipeline._inspect.cache_clear()
+    images._inspect.cache_clear()
 
 
 def test_check_is_cached_per_size_and_mtime(pictures, monkeypatch):

@@ -1,6 +1,6 @@
 """The sizes README.md states, measured (issue 31): the plugin's browser files, the service
 worker, the presets, KaTeX's files and the TF.js runtime from the package and node_modules, the
-default model converted from the session's test site. Each within a few percent of the README's
+default model converted as the package carries it (mkdocs_sanet/prebuilt/). Each within a few percent of the README's
 value, which is read from README.md (benchmarks/bench_readme.py prints these and the times)."""
 
 from __future__ import annotations
@@ -30,13 +30,12 @@ def test_readme_static_sizes(name):
     close(name, bench_readme.static_sizes()[name])
 
 
-@pytest.mark.slow
-def test_readme_model_and_site_sizes(demo_site, model_cache):
-    """The converted default model (the test site's cache entry, as a site ships it) and the
-    whole a site with a demo, a formula and the article files grows by."""
-    entries = [p for p in model_cache.iterdir() if p.is_dir() and (p / "manifest.json").is_file()]
-    assert entries, "the session's test site built no model"
-    model = max(bench_readme.folder_bytes(p) for p in entries)
+def test_readme_model_and_site_sizes():
+    """The converted default model (the package's committed copy, what a site on the default model
+    ships as models/<key>/) and the whole a site with a demo, a formula and the article files grows by."""
+    prebuilt = ROOT / "mkdocs_sanet" / "prebuilt" / "model"
+    assert (prebuilt / "manifest.json").is_file(), "no committed default model (./dev assets)"
+    model = bench_readme.folder_bytes(prebuilt)
     close("default model converted", model)
     close("models/<key>/", model)
     static = bench_readme.static_sizes()
