@@ -175,8 +175,8 @@ def test_cli_matches_the_pipeline(capsys, tmp_path, files, pictures, stylizer, f
 
 
 @pytest.mark.parametrize("flags, message", [
-    (["--style", "{style2}", "--style-weights", "0,0"], "--style-weights is '0,0': expected two numbers of at least 0 with a positive sum"),
-    (["--style", "{style2}", "--style-weights", "1,-1"], "--style-weights is '1,-1': expected two numbers of at least 0"),
+    (["--style", "{style2}", "--style-weights", "0,0"], "--style-weights is '0,0': expected two finite numbers of at least 0 with a positive (finite) sum"),
+    (["--style", "{style2}", "--style-weights", "1,-1"], "--style-weights is '1,-1': expected two finite numbers of at least 0"),
     (["--style", "{style2}", "--style-weights", "0.7"], "--style-weights is '0.7': expected two numbers, such as 0.7,0.3"),
     (["--style-weights", "0.7,0.3"], "--style-weights needs two --style paintings"),
     (["--style", "{style2}", "--mask", "{small-mask}"], "mask {small-mask} is 64x48: expected the content's size, 96x72"),
