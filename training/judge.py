@@ -75,8 +75,11 @@ def method_of(source: str | Path | None, default_state: Path | None = None):
         source = default_state
     if str(source) == "magenta":
         return "magenta", evaluate.magenta()
-    model = evaluate.served_model(evaluate.model_weights(Path(source)))
-    return str(source), evaluate.served_stylize(model, evaluate.COLOR_MATCH)
+    from mkdocs_sanet.compression import quantize_uint8
+
+    # As the site stores it: every conv uint8 (the served compression's uint8=all), as ship evaluates it.
+    weights = {k: quantize_uint8(v.astype(np.float32)) for k, v in evaluate.model_weights(Path(source)).items()}
+    return str(source), evaluate.served_stylize(evaluate.served_model(weights), evaluate.COLOR_MATCH)
 
 
 def write_sheets(out: Path, model: tuple, against: tuple, photos: dict, paintings: list[Path],
