@@ -229,3 +229,23 @@ def test_score_reads_the_judges_block_as_pasted(tmp_path):
     answers.write_text("```\npair,preferred,score_a,score_b\n  pair-01,B,2,4\n\n```\n")
     results = judge.score(judge.read_answers(answers), key_of({"pair-01": ("ours", "theirs")}))
     assert results["theirs"]["wins"] == 1.0 and results["ours"]["mean_score"] == 2.0
+
+
+def test_strength_0_gives_the_photo_back_as_the_identity_test_measured():
+    """Strength 0 (the demo's slider at its left; test_reader_features: the browser computes what
+    the Python pipeline does) decodes T(c, c): the photo back, at least as well as the shipped
+    model's identity test measured it (evaluation.json's SSIM, the photo as its own style), on the
+    built-in photos; at strength 1 the picture is the painting's, far from the photo."""
+    from helpers import default_stylizer
+    from mkdocs_sanet import pipeline, weights
+
+    shipped = json.loads((weights.DEFAULT_WEIGHTS.parent / "evaluation.json").read_text())["trained"]
+    stylizer = default_stylizer()
+    painting = pipeline.load_image(PRESETS / "style-night-cafe.jpg", 256)
+    back, stylized = [], []
+    for path in sorted(PRESETS.glob("content-*.jpg")):
+        photo = pipeline.load_image(path, 256)
+        back.append(evaluate.ssim(stylizer(photo, painting, strength=0.0), photo))
+        stylized.append(evaluate.ssim(stylizer(photo, painting), photo))
+    assert np.mean(back) >= shipped["identity_ssim"] - 0.05, (back, shipped["identity_ssim"])
+    assert np.mean(stylized) < np.mean(back) - 0.1, (stylized, back)

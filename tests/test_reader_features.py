@@ -48,6 +48,7 @@ MODES = {
     "two-styles": {"style2": "style2", "mix": 0.3},
     "mask": {"style2": "style2", "mask": "mask"},
     "keep-colors": {"keep_colors": True},
+    "strength-0": {"strength": 0.0},  # the photo back (test_evaluation: as the identity test measured)
     "all": {"passes": 2, "style2": "style2", "mask": "mask", "keep_colors": True, "strength": 0.6},
 }
 
