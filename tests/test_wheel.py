@@ -197,6 +197,9 @@ def test_command_line_in_a_light_install(light, tmp_path):
     info = subprocess.run([light / "mkdocs-sanet", "info"], capture_output=True, text=True, env=light_env())
     assert info.returncode == 0 and "encoder" in info.stdout, info.stderr[-2000:]
     preset = next((light.parent / "lib").glob("python*/site-packages/mkdocs_sanet/model_assets/presets/content-cat.jpg"))
+    # The model card's grid shows the evaluation paintings: it stays in the repository, out of the package.
+    assert (preset.parent.parent / "sanet-vgg16" / "weights.npz").is_file()
+    assert not (preset.parent.parent / "sanet-vgg16" / "grid.jpg").exists()
     result = subprocess.run([light / "mkdocs-sanet", "stylize", "--content", str(preset), "--style", str(preset),
                              "--output", str(tmp_path / "x.png")], capture_output=True, text=True, env=light_env())
     assert result.returncode == 2
