@@ -4,6 +4,7 @@ checkpoints, and the compressed model in Chromium against the Python pipeline.""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 
@@ -61,7 +62,10 @@ def test_cli_info_reports_each_layer():
     assert result.returncode == 0, result.stderr
     assert "encoder/conv2_2" in result.stdout and "channels kept" in result.stdout
     assert "rank 128" in result.stdout and "uint8" in result.stdout
-    assert "GFLOPs for a 512x512 pair 494 ->" in result.stdout
+    # The served default's FLOPs (its own widths, shallow skips included), against its full width.
+    served = architecture.flops("vgg16", 512, 512, weights.resolve("default").widths(), style=(256, 256))
+    found = re.search(r"GFLOPs for a 512x512 pair (\d+) -> (\d+)", result.stdout)
+    assert found and int(found.group(2)) == round(sum(served.values()) / 1e9) < int(found.group(1)), result.stdout
     bad = subprocess.run([sys.executable, "-m", "mkdocs_sanet.cli", "info", "--compression", "rank=600"],
                          capture_output=True, text=True)
     assert bad.returncode == 2
