@@ -48,7 +48,7 @@ from training.data import load_resized
 from mkdocs_sanet import architecture as arch
 from mkdocs_sanet import compression
 from training.net import SANetTorch, content_loss, match_colors, style_loss, style_terms
-from training.checkpoint import SERVED, STATE, served_channels, served_weights
+from training.checkpoint import SERVED, STATE, is_skip_weight, served_channels, served_weights
 
 PAINTINGS = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "paintings"
 PHOTOS = ("astronaut", "coffee", "chelsea")  # scikit-image's: the losses' (the curve's, ship's, REFERENCE's)
@@ -220,7 +220,7 @@ def encoder_weights(path: Path | None) -> dict[str, np.ndarray]:
 def served_model(weights: dict[str, np.ndarray]) -> SANetTorch:
     """The served architecture (the `fast` widths) with these weights (encoder included), with
     the shallow skips where the weights have them (the models shipped before 2026-12-06 have none)."""
-    model = SANetTorch("vgg16", served_channels(skips=any(k.startswith("transform/skip") for k in weights)))
+    model = SANetTorch("vgg16", served_channels(skips=any(map(is_skip_weight, weights))))
     model.load_plugin_weights(weights)
     return model.eval()
 

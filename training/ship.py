@@ -29,7 +29,7 @@ import numpy as np
 from mkdocs_sanet import weights as plugin_weights
 from mkdocs_sanet.compression import quantize_uint8
 from training import evaluate
-from training.train import ENCODER_FILE, STATE, TrainingError, load_state, served_channels
+from training.train import ENCODER_FILE, STATE, TrainingError, is_skip_weight, load_state, served_channels
 
 TARGET = plugin_weights.DEFAULT_WEIGHTS.parent
 CONTENT_CEILING = 1.7  # the goal's content loss (issue 17)
@@ -256,7 +256,7 @@ def main(argv=None) -> int:
     evaluation = {"pairs": pairs, "size": args.size, "samples": meta["samples"], "weights": pick,
                   **({"judged": judged} if judged else {}), **results}
     grid = evaluate.grid(outputs, len(contents), len(styles), method=pick)
-    channels = served_channels(skips=any(k.startswith("transform/skip") for k in arrays))
+    channels = served_channels(skips=any(map(is_skip_weight, arrays)))
     write_all(target, {
         plugin_weights.WEIGHTS_FILE: lambda tmp: plugin_weights.save(tmp, arrays, "vgg16", channels, evaluate.COLOR_MATCH),
         "training.json": (json.dumps(record, indent=1) + "\n").encode(),
