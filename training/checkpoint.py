@@ -137,6 +137,7 @@ class State:
     meta: dict
     rng: random.Random
     ema: dict[str, torch.Tensor]  # plugin name -> the averaged parameter (torch layout)
+    loss_net: object = None  # the losses' network where it is not the model's encoder (training.lossnet)
 
     def parameters_by_name(self) -> dict[str, torch.Tensor]:
         params = dict(self.model.named_parameters())

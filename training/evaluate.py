@@ -45,6 +45,7 @@ from PIL import Image
 
 from mkdocs_sanet import weights as plugin_weights
 from training.data import load_resized
+from training.lossnet import SOURCE
 from mkdocs_sanet import architecture as arch
 from mkdocs_sanet import compression
 from training.net import SANetTorch, content_loss, match_colors, style_loss, style_terms
@@ -508,7 +509,7 @@ The evaluation pictures (scikit-image's photos, ../shared/data/paintings) are no
 ## Recipe and run
 
 loss = {lambdas["content"]:g} * content + {lambdas["style"]:g} * style + {lambdas["identity1"]:g} * identity1
-+ {lambdas["identity2"]:g} * identity2 (losses on the served encoder's features{
++ {lambdas["identity2"]:g} * identity2 ({loss_network_text(meta)}{
     f"; the identity terms on {meta['identity_samples']} of each batch's pairs" if meta.get("identity_samples") else ""}); Adam, lr {meta["lr"]} /
 (1 + {meta["lr_decay"]} * iteration); {phases}. The weights shipped: {
     f"the moving average of every iteration's (decay {meta['ema_decay']}, about the last "
@@ -538,6 +539,17 @@ comparison that decides a ship):
 
 ![photos x paintings](grid.jpg)
 """
+
+
+def loss_network_text(meta: dict) -> str:
+    """Which network the losses are computed on (training.lossnet), with the style loss's layer weights."""
+    layers = meta.get("style_layers") or [1.0] * 5
+    weighed = "" if all(w == 1 for w in layers) else (
+        "; the style loss's layers relu1_1 .. relu5_1 weighed " + ", ".join(f"{w:g}" for w in layers))
+    if meta.get("loss_network", "served") == "stvgg16":
+        return (f"losses on the shift-tolerant VGG16 of {SOURCE['package']} {SOURCE['version']} ({SOURCE['licence']}; "
+                f"Ghildyal & Liu 2022), the model's inputs on the served encoder's features{weighed}")
+    return "losses on the served encoder's features" + weighed
 
 
 def run_table(meta: dict) -> str:

@@ -171,11 +171,13 @@ def style_terms(generated, style) -> list[tuple[torch.Tensor, torch.Tensor]]:
     return terms
 
 
-def style_loss(generated, style):
-    """On the means and standard deviations of relu1_1 .. relu5_1."""
+def style_loss(generated, style, layer_weights=None):
+    """On the means and standard deviations of relu1_1 .. relu5_1, each layer's terms weighed by
+    `layer_weights` (None: 1 each, as the paper)."""
     total = 0.0
-    for mean_term, std_term in style_terms(generated, style):
-        total = total + mean_term + std_term
+    weights = layer_weights or [1.0] * len(generated)
+    for weight, (mean_term, std_term) in zip(weights, style_terms(generated, style)):
+        total = total + weight * (mean_term + std_term)
     return total
 
 
@@ -187,7 +189,8 @@ LAMBDA_C, LAMBDA_S, LAMBDA_ID1, LAMBDA_ID2 = 1000.0, 3.0, 50.0, 1.0
 
 
 def losses(model: SANetTorch, content, style, lambdas: dict[str, float] | None = None,
-           identity_samples: int | None = None, color_match: float = 0.0) -> dict[str, torch.Tensor]:
+           identity_samples: int | None = None, color_match: float = 0.0,
+           loss_net=None, style_layers=None) -> dict[str, torch.Tensor]:
     """The paper's four terms and their weighted sum (`lambdas` by term name; default the LAMBDA_*
     constants; a run takes those in its state). The three pictures the decoder makes (the
     stylized one and the two identities) go through one transform, one decode and one encode
@@ -196,18 +199,22 @@ def losses(model: SANetTorch, content, style, lambdas: dict[str, float] | None =
     expectation, since the pairs are random; 2k instead of 2n of the decoder's pictures); k = 0:
     none (a worker's share of a batch without identity pairs: the terms are 0). `color_match`:
     the losses on the pictures as served with that share of the painting's colours (each
-    decoded picture matched to the picture it takes its style from: match_colors)."""
+    decoded picture matched to the picture it takes its style from: match_colors). `loss_net`:
+    the network whose relu1_1 .. relu5_1 the losses compare (training.lossnet); None: the
+    model's own encoder. `style_layers`: the style loss's weight of each layer (style_loss)."""
     n = content.shape[0]
     k = n if identity_samples is None else max(0, min(n, int(identity_samples)))
     with torch.no_grad():
-        feats = model.encode(torch.cat([content, style]))
+        inputs = model.encode(torch.cat([content, style]))
+        feats = inputs if loss_net is None else loss_net(torch.cat([content, style]))
+    c_in, s_in = [f[:n] for f in inputs], [f[n:] for f in inputs]
     c_feats, s_feats = [f[:n] for f in feats], [f[n:] for f in feats]
     # The decoder's three pictures' content and style sides: (c, s), (c, c), (s, s).
-    decoded = model.decode(model.transform([torch.cat([c, c[:k], s[:k]]) for c, s in zip(c_feats, s_feats)],
-                                           [torch.cat([s, c[:k], s[:k]]) for c, s in zip(c_feats, s_feats)]))
+    decoded = model.decode(model.transform([torch.cat([c, c[:k], s[:k]]) for c, s in zip(c_in, s_in)],
+                                           [torch.cat([s, c[:k], s[:k]]) for c, s in zip(c_in, s_in)]))
     if color_match:
         decoded = match_colors(decoded, torch.cat([style, content[:k], style[:k]]), color_match)
-    out_feats = model.encode(decoded)
+    out_feats = (model.encode if loss_net is None else loss_net)(decoded)
     g_feats = [f[:n] for f in out_feats]
     f_cc, f_ss = [f[n:n + k] for f in out_feats], [f[n + k:] for f in out_feats]
     i_cc, i_ss = decoded[n:n + k], decoded[n + k:]
@@ -217,7 +224,7 @@ def losses(model: SANetTorch, content, style, lambdas: dict[str, float] | None =
             F.mse_loss(a, b[:k]) for a, b in zip(f_ss, s_feats))
     else:
         identity1 = identity2 = decoded.new_zeros(())
-    out = {"content": content_loss(g_feats, c_feats), "style": style_loss(g_feats, s_feats),
+    out = {"content": content_loss(g_feats, c_feats), "style": style_loss(g_feats, s_feats, style_layers),
            "identity1": identity1, "identity2": identity2}
     weights = lambdas or {"content": LAMBDA_C, "style": LAMBDA_S, "identity1": LAMBDA_ID1, "identity2": LAMBDA_ID2}
     out["total"] = sum(weights[name] * out[name] for name in ("content", "style", "identity1", "identity2"))

@@ -65,7 +65,7 @@ LR, LR_DECAY = 1e-4, 5e-5  # Adam; the original recipe's decay lr / (1 + decay *
 def new_meta(seed: int) -> dict:
     return {"iteration": 0, "samples": 0, "seconds": 0.0, "schedule": SCHEDULE, "lr": LR, "lr_decay": LR_DECAY,
             "served": SERVED, "seed": seed, "history": [], "curve": [], "sessions": [], "ema_decay": EMA_DECAY,
-            "color_match": 0.0,
+            "color_match": 0.0, "loss_network": "served", "style_layers": [1.0] * 5,
             "lambdas": {"content": LAMBDA_C, "style": LAMBDA_S, "identity1": LAMBDA_ID1, "identity2": LAMBDA_ID2}}
 
 
@@ -89,6 +89,30 @@ def load_state(state: Path, seed: int = 0, device: str = "cpu") -> State:
 
 
 # -- the loop -----------------------------------------------------------------------------------
+
+
+LOSS_NETWORKS = ("served", "stvgg16")
+
+
+def loss_network(meta: dict, data: Path, device: str = "cpu"):
+    """The network the run's losses are computed on: None for the served encoder (the run's
+    default), or the shift-tolerant VGG16 from DATA (training.lossnet)."""
+    name = meta.get("loss_network", "served")
+    if name not in LOSS_NETWORKS:
+        raise TrainingError(f"meta.loss_network is {json.dumps(name)}; expected one of {', '.join(LOSS_NETWORKS)}")
+    layers = meta.get("style_layers", [1.0] * 5)
+    if not (isinstance(layers, list) and len(layers) == 5 and all(
+            isinstance(w, (int, float)) and not isinstance(w, bool) and math.isfinite(w) and w >= 0 for w in layers)):
+        raise TrainingError(f"meta.style_layers is {json.dumps(layers)[:80]}; expected 5 numbers at least 0 "
+                            "(relu1_1 .. relu5_1)")
+    if name == "served":
+        return None
+    from training import lossnet
+
+    try:
+        return lossnet.load(Path(data) / lossnet.FILE, device)
+    except lossnet.LossNetworkError as error:
+        raise TrainingError(str(error)) from None
 
 
 def phase_of(meta: dict) -> dict:
@@ -136,7 +160,7 @@ def step(s: State, images: Images, bf16: bool = False, workers: int = 1, rank: i
     lambdas = s.meta["lambdas"]
     with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
         terms = losses(s.model, content[start:stop], style[start:stop], lambdas, k_share,
-                       s.meta.get("color_match", 0.0))
+                       s.meta.get("color_match", 0.0), s.loss_net, s.meta.get("style_layers"))
     # The whole batch's terms are the shares' weighed sum: content and style are means over the
     # pairs, the identity terms means over the k identity pairs.
     share = {"content": (stop - start) / n, "style": (stop - start) / n,
@@ -226,6 +250,7 @@ def run(args, rank: int, workers: int, rendezvous: str | None = None) -> State:
 
 def loop(args, rank: int, workers: int, lead: bool) -> State:
     s = load_state(args.state, args.seed, args.device)
+    s.loss_net = loss_network(s.meta, args.data, args.device)
     if args.device.startswith("cuda"):
         torch.backends.cudnn.benchmark = True  # one crop size a phase: the fastest kernels, picked once
     images = Images(args.data)
