@@ -633,6 +633,15 @@ def test_licence_is_the_last_matching_copyright_stanza(tmp_path):
     assert sources.copyright_stanzas(tmp_path / "free") is None
 
 
+def test_licence_of_a_file_installed_outside_the_folder_its_copyright_names():
+    stanzas = [(["16.04/bridge_by_a.jpg"], "CC-BY-SA-4.0"), (["16.04/seeding_by_b.jpg"], "CC0-1.0"),
+               (["debian/*", "README.md"], "Expat")]
+    assert sources.licence_of(stanzas, "usr/share/backgrounds/seeding_by_b.jpg") == "CC0-1.0"
+    assert sources.licence_of(stanzas, "usr/share/backgrounds/bridge_by_a.jpg") == "CC-BY-SA-4.0"
+    assert sources.licence_of(stanzas, "usr/share/backgrounds/other.jpg") is None
+    assert sources.licence_of([(["*"], "GPL-2+")] + stanzas, "usr/share/backgrounds/seeding_by_b.jpg") == "GPL-2+"
+
+
 def test_info_refuses_other_widths_of_a_trained_compressed_model(tmp_path):
     folder = served_weights_file(tmp_path / "m")
     result = subprocess.run([sys.executable, "-m", "mkdocs_sanet.cli", "info", "--model", str(folder),

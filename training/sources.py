@@ -45,6 +45,11 @@ PACKAGES = {
     "naev-data": "0.8.2-1",
     "ukui-wallpapers": "20.04.3-1.1",
     "gnome-backgrounds": "43.1-1",
+    "scratch": "1.4.0.6~dfsg1-6.1",
+    "lomiri-wallpapers-16.04": "20.04.0-2",
+    "lomiri-wallpapers-20.04": "20.04.0-2",
+    "palapeli-data": "4:22.12.3-1",
+    "tuxpaint-data": "1:0.9.28-sdl2-1",
 }
 # Packages whose copyright file is free text: the licence as that text states it.
 FREE_TEXT_LICENCES = {
@@ -63,6 +68,10 @@ PLASMA_PAINTINGS = ("Altai", "Autumn", "Canopee", "Cascade", "Cluster", "Colorfu
                     "Patak", "SafeLanding", "Shell")
 GNOME_PAINTINGS = ("adwaita", "grid", "licorice", "truchet", "wood")
 WESNOTH = "usr/share/games/wesnoth/1.16/data/core/images"
+SCRATCH = "usr/share/scratch/Media/Backgrounds"  # 480x360 photos; the .gif ones drawings or 256 colours
+SCRATCH_NOT_PHOTOS = ("party-room", "room1", "room2", "room3", "spotlight-stage", "woods-and-bench", "school2",
+                      "graffiti")  # drawings, and a blurred mural
+LOMIRI_NOT_PHOTOS = ("umang", "Fossa", "Infinite-Sea", "Painting-Colors")  # gradients and renders
 PORTRAIT_STEP = 4  # every 4th painted portrait, set onto a painted landscape
 
 
@@ -142,7 +151,8 @@ def copyright_stanzas(path: Path) -> list[tuple[list[str], str]] | None:
 
 def licence_of(stanzas: list[tuple[list[str], str]], source: str) -> str | None:
     """The last stanza whose pattern matches the file (DEP-5), tried on every tail of its path
-    (the copyright file names source-tree paths) and with the source's usual extensions."""
+    (the copyright file names source-tree paths) and with the source's usual extensions; where
+    none matches, the last stanza that names the file itself (a pattern ending in its name)."""
     parts = source.replace("!", "/").split("/")
     tails = ["/".join(parts[i:]) for i in range(len(parts))]
     candidates = tails + [re.sub(r"\.\w+$", ext, t) for t in tails for ext in (".jpg", ".png", ".svg")]
@@ -150,6 +160,10 @@ def licence_of(stanzas: list[tuple[list[str], str]], source: str) -> str | None:
     for patterns, licence in stanzas:
         if any(fnmatch.fnmatchcase(c, p) for p in patterns for c in candidates):
             found = licence
+    if found is None:  # installed outside the folder the copyright names: a stanza that names the file
+        for patterns, licence in stanzas:
+            if any(p.rsplit("/", 1)[-1] == parts[-1] for p in patterns):
+                found = licence
     return found
 
 
@@ -270,6 +284,25 @@ def items(roots: dict[str, Path]) -> Iterator[Item]:
     for name in GNOME_PAINTINGS:
         for path in _files(gnome, f"usr/share/backgrounds/gnome/{name}-*.webp"):
             yield item("style", "gnome-backgrounds", path)
+
+    scratch = roots["scratch"]
+    for path in _files(scratch, f"{SCRATCH}/*/*.jpg"):
+        if path.stem not in SCRATCH_NOT_PHOTOS:
+            yield item("content", "scratch", path)
+
+    for package in ("lomiri-wallpapers-16.04", "lomiri-wallpapers-20.04"):
+        for path in _files(roots[package], "usr/share/backgrounds/*.jpg"):
+            if path.stem.split("_by_")[0] not in LOMIRI_NOT_PHOTOS:
+                yield item("content", package, path)
+
+    palapeli = roots["palapeli-data"]
+    for path in _files(palapeli, "usr/share/palapeli/collection/*.jpg"):
+        yield item("content", "palapeli-data", path)
+
+    tuxpaint = roots["tuxpaint-data"]
+    for path in _files(tuxpaint, "usr/share/tuxpaint/templates/*.jpg"):  # Bill Kendrick's photos
+        if path.stem != "mossy_bark":  # letterboxed in black
+            yield item("content", "tuxpaint-data", path)
 
 
 def assemble(output: Path, cache: Path, short_side: int = 512, quality: int = 85) -> dict:
