@@ -217,3 +217,26 @@ def test_a_ship_over_a_shipped_model_needs_the_judges_preference(tmp_path, a_sta
     assert "| the model shipped before | 12.5 of 25 | 3.10 | 2.20 |" in card
     assert "| Magenta | 4 of 25 | 3.10 | 2.20 |" in card
     assert json.loads((target / "evaluation.json").read_text())["judged"][0]["against"] == "shipped"
+
+
+def test_pick_ships_the_weights_asked_for(tmp_path, a_state, monkeypatch, capsys):
+    """--pick last / averaged: those weights, whatever the losses say (after a change of loss
+    network the real VGG16's losses no longer say which is better); averaged without an average
+    yet: one line, nothing written."""
+    from training import checkpoint, ship
+
+    monkeypatch.setattr(evaluate, "skimage_photos", lambda: {"cat": Image.open(PRESETS / "content-cat.jpg")})
+    target = tmp_path / "shipped"
+    assert ship.main(ship_args(a_state, target, tmp_path) + ["--pick", "averaged"]) == 2
+    assert "--pick averaged: " in capsys.readouterr().err and not target.exists()
+    monkeypatch.setattr(checkpoint, "MIN_AVERAGED", 1)
+    s = train.load_state(a_state)
+    expected = {"last": s.model.plugin_weights(("decoder",), np.float16),
+                "averaged": s.averaged_model().plugin_weights(("decoder",), np.float16)}
+    assert any(not np.array_equal(expected["last"][k], expected["averaged"][k]) for k in expected["last"])
+    for pick in ("last", "averaged"):
+        assert ship.main(ship_args(a_state, target, tmp_path) + ["--pick", pick]) == 0
+        assert f"candidate: trained ({'last iteration' if pick == 'last' else 'averaged'})" in capsys.readouterr().out
+        shipped = np.load(target / "weights.npz")
+        for k, v in expected[pick].items():
+            np.testing.assert_array_equal(shipped[k], v, err_msg=f"{pick}: {k}")

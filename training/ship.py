@@ -28,7 +28,7 @@ import numpy as np
 
 from mkdocs_sanet import weights as plugin_weights
 from mkdocs_sanet.compression import quantize_uint8
-from training import evaluate
+from training import checkpoint, evaluate
 from training.train import ENCODER_FILE, STATE, TrainingError, is_skip_weight, load_state, served_channels
 
 TARGET = plugin_weights.DEFAULT_WEIGHTS.parent
@@ -192,6 +192,10 @@ def main(argv=None) -> int:
                         "python -m training.judge score --json (training/JUDGE.md); a candidate ships over a "
                         "shipped model only where the judge preferred it")
     p.add_argument("--force", action="store_true", help="ship without the judge's preference")
+    p.add_argument("--pick", choices=("losses", "last", "averaged"), default="losses",
+                   help="which weights: the last iteration's or their moving average ('losses': the one with "
+                        "the better held-out losses; after a change of loss network the losses on the real "
+                        "VGG16 no longer say which is better, and the judge's sheets of each do)")
     args = p.parse_args(argv)
     try:
         candidates, meta = shipped_weights(args.state)
@@ -228,7 +232,12 @@ def main(argv=None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     # The candidate to ship: the average where it is better by the same rule as against the old model.
-    pick = AVERAGED if AVERAGED in results and better(results[AVERAGED], results[LAST]) else LAST
+    if args.pick == "averaged" and AVERAGED not in results:
+        print(f"error: --pick averaged: {args.state} has no moving average yet "
+              f"(it starts after {checkpoint.MIN_AVERAGED} iterations)", file=sys.stderr)
+        return 2
+    pick = {"last": LAST, "averaged": AVERAGED}.get(args.pick) or (
+        AVERAGED if AVERAGED in results and better(results[AVERAGED], results[LAST]) else LAST)
     arrays = candidates[pick]
     results = {"trained": results[pick], "trained" + evaluate.ALONE: results[pick + evaluate.ALONE],
                **{name: row for name, row in results.items() if name not in (pick, pick + evaluate.ALONE)}}
