@@ -17,25 +17,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from helpers import PRESETS  # noqa: E402
 from training import evaluate, lossnet, train  # noqa: E402
 from training.net import losses, style_loss, style_terms  # noqa: E402
-from test_training import run_tiny, tiny_data, tiny_state  # noqa: E402
-
-
-def random_arrays(seed=0) -> dict[str, np.ndarray]:
-    rng = np.random.default_rng(seed)
-    arrays = {}
-    for name, shape in lossnet.SHAPES.items():
-        fan_in = int(np.prod(shape[1:])) if len(shape) == 4 else 1
-        arrays[name] = (rng.standard_normal(shape) * np.sqrt(2.0 / fan_in)).astype(np.float32)
-    arrays["shift"] = np.array([-0.030, -0.088, -0.188], np.float32)
-    arrays["scale"] = np.array([0.458, 0.448, 0.450], np.float32)
-    return arrays
+from test_training import random_loss_network, run_tiny, tiny_data, tiny_state  # noqa: E402
 
 
 @pytest.fixture
 def network_file(tmp_path) -> Path:
-    path = tmp_path / lossnet.FILE
-    np.savez(path, **{k: v.astype(np.float16) for k, v in random_arrays().items()})
-    return path
+    return random_loss_network(tmp_path / lossnet.FILE)
 
 
 def stlpips_layout(arrays: dict[str, np.ndarray]) -> bytes:
@@ -64,10 +51,10 @@ def stlpips_layout(arrays: dict[str, np.ndarray]) -> bytes:
     return buffer.getvalue()
 
 
-def test_the_stlpips_file_is_read_in_vgg16_order():
+def test_the_stlpips_file_is_read_in_vgg16_order(tmp_path):
     """Convolutions ordered by their index in the Sequential (slice2.6 after slice1.2, not as
     text sorts them), the blur filters and the heads left out."""
-    arrays = random_arrays(1)
+    arrays = {k: v.astype(np.float32) for k, v in np.load(random_loss_network(tmp_path / "n.npz", 1)).items()}
     converted = lossnet.convert(stlpips_layout(arrays))
     assert set(converted) == set(lossnet.SHAPES)
     for name, value in arrays.items():

@@ -175,6 +175,22 @@ def tiny_data(tmp_path):
     return data
 
 
+def random_loss_network(path: Path, seed: int = 0) -> Path:
+    """A loss network file of training.lossnet's shapes, random weights (He-scaled), float16: the
+    tests need its layout, not its training (the real one is a 64 MB download)."""
+    from training import lossnet
+
+    rng = np.random.default_rng(seed)
+    arrays = {}
+    for name, shape in lossnet.SHAPES.items():
+        fan_in = int(np.prod(shape[1:])) if len(shape) == 4 else 1
+        arrays[name] = (rng.standard_normal(shape) * np.sqrt(2.0 / fan_in)).astype(np.float32)
+    arrays["shift"] = np.array([-0.030, -0.088, -0.188], np.float32)
+    arrays["scale"] = np.array([0.458, 0.448, 0.450], np.float32)
+    np.savez(path, **{k: v.astype(np.float16) for k, v in arrays.items()})
+    return path
+
+
 def tiny_state(tmp_path, name="state"):
     state = tmp_path / name
     state.mkdir()
@@ -572,7 +588,10 @@ def test_gpu_run_trains_forks_side_by_side(tmp_path):
     its state."""
     meta = train.read_meta(train.STATE)
     out = tmp_path / "out"
-    env = {**os.environ, "OUT": str(out), "TRAIN_DEVICE": "cpu", "TRAIN_DATA": str(tiny_data(tmp_path)),
+    data = tiny_data(tmp_path)
+    if meta.get("loss_network", "served") != "served":  # the committed run's loss network, random here
+        random_loss_network(data / "stvgg16.npz")
+    env = {**os.environ, "OUT": str(out), "TRAIN_DEVICE": "cpu", "TRAIN_DATA": str(data),
            "TRAIN_FORKS": str(tmp_path / "forks"), "TRAIN_THREADS": "1", "TRAIN_ITERATIONS": str(meta["iteration"] + 1),
            "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
     run = subprocess.run(["bash", "training/gpu_run.sh", "same", "changed:identity_samples=0"], cwd=ROOT,
